@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/mask_policy.h"
 #include "polyhead/error.h"
 
 namespace polyhead::detail {
@@ -54,18 +55,20 @@ class NoMaskRule final : public MaskRule {
   int64_t row_pairs(int64_t, int64_t) const override { return geometry_.seqlen_k; }
 };
 
-// Row i sees the key interval [lo(i), hi(i)) with lo = pos - left, hi = pos + right + 1 clamped
-// to [0, Sk]. Both ends are non-decreasing in i and move by at most one per row, so the rows of
-// a query tile cover one contiguous key range, and a key tile [k0, k1) is full exactly when
-// lo(last row) <= k0 and hi(first row) >= k1.
+// The rows of a query tile cover one contiguous key range (WindowPolicy's ends move by at most
+// one per row), and a key tile [k0, k1) is full exactly when lo(last row) <= k0 and
+// hi(first row) >= k1.
 class WindowRule final : public MaskRule {
  public:
-  WindowRule(const MaskGeometry& g, const WindowMask& w) : MaskRule(g), w_(w) {}
+  WindowRule(const MaskGeometry& g, const WindowMask& w)
+      : MaskRule(g),
+        pol_{w.left, w.right, w.align == Alignment::top_left ? 0 : g.seqlen_k - g.seqlen_q,
+             g.seqlen_k} {}
 
-  bool allowed(int64_t, int64_t i, int64_t j) const override { return j >= lo(i) && j < hi(i); }
+  bool allowed(int64_t, int64_t i, int64_t j) const override { return pol_.allowed(i, j); }
   void allowed_row(int64_t, int64_t i, int64_t j0, int64_t count, uint8_t* out) const override {
-    const int64_t a = std::clamp(lo(i) - j0, int64_t{0}, count);
-    const int64_t b = std::clamp(hi(i) - j0, a, count);
+    const int64_t a = std::clamp(pol_.lo(i) - j0, int64_t{0}, count);
+    const int64_t b = std::clamp(pol_.hi(i) - j0, a, count);
     std::fill(out, out + a, uint8_t{0});
     std::fill(out + a, out + b, uint8_t{1});
     std::fill(out + b, out + count, uint8_t{0});
@@ -77,35 +80,24 @@ class WindowRule final : public MaskRule {
     const int64_t i1 = std::min(geometry_.seqlen_q, i0 + tile.m);
     int64_t u_lo = geometry_.seqlen_k, u_hi = 0;
     for (int64_t i = i0; i < i1; ++i) {
-      if (lo(i) < hi(i)) {
-        u_lo = std::min(u_lo, lo(i));
-        u_hi = std::max(u_hi, hi(i));
+      if (pol_.lo(i) < pol_.hi(i)) {
+        u_lo = std::min(u_lo, pol_.lo(i));
+        u_hi = std::max(u_hi, pol_.hi(i));
       }
     }
     if (u_lo >= u_hi) return;
-    const int64_t max_lo = lo(i1 - 1), min_hi = hi(i0);
+    const int64_t max_lo = pol_.lo(i1 - 1), min_hi = pol_.hi(i0);
     for (int64_t kt = u_lo / tile.n; kt * tile.n < u_hi; ++kt) {
       const int64_t k0 = kt * tile.n, k1 = std::min(geometry_.seqlen_k, k0 + tile.n);
       out.push_back({kt, max_lo <= k0 && min_hi >= k1});
     }
   }
   int64_t row_pairs(int64_t, int64_t i) const override {
-    return std::max<int64_t>(0, hi(i) - lo(i));
+    return std::max<int64_t>(0, pol_.hi(i) - pol_.lo(i));
   }
 
  private:
-  int64_t pos(int64_t i) const {
-    return w_.align == Alignment::top_left ? i : i + geometry_.seqlen_k - geometry_.seqlen_q;
-  }
-  int64_t lo(int64_t i) const {
-    return w_.left < 0 ? 0 : std::clamp(pos(i) - w_.left, int64_t{0}, geometry_.seqlen_k);
-  }
-  int64_t hi(int64_t i) const {
-    return w_.right < 0 ? geometry_.seqlen_k
-                        : std::clamp(pos(i) + w_.right + 1, int64_t{0}, geometry_.seqlen_k);
-  }
-
-  WindowMask w_;
+  WindowPolicy pol_;
 };
 
 }  // namespace
