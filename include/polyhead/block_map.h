@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "polyhead/mask.h"
+#include "polyhead/tensor.h"
 
 namespace polyhead {
 
@@ -23,6 +24,14 @@ struct MaskGeometry {
   int64_t heads_kv = 1;
 };
 
+// The tensors a data-dependent mask (LongHeads, DHSA, top-k) selects from, for one sequence.
+struct MaskInputs {
+  TensorView q;         // [Sq, Hq, Dqk] of this sequence, on the host
+  TensorView k;         // [Sk, Hkv, Dqk] of this sequence, on the host
+  int64_t batch = 0;    // the sequence's index in dimension 0 of a [B, Hkv, Sk] score tensor
+  int64_t k_start = 0;  // its first key in a packed [Hkv, total_k] score tensor
+};
+
 struct TileShape {
   int64_t m = 64;  // query rows per tile
   int64_t n = 64;  // keys per tile
@@ -35,8 +44,10 @@ struct KeyTile {
 
 class BlockMap {
  public:
-  // Throws Error if the spec does not fit the geometry (e.g. a negative window).
-  static BlockMap compile(const MaskSpec& spec, const MaskGeometry& geometry, TileShape tile);
+  // Throws Error if the spec does not fit the geometry (e.g. a negative window). Masks that
+  // select keys from the data (MaskSpec::is_dynamic) need `inputs` and select here.
+  static BlockMap compile(const MaskSpec& spec, const MaskGeometry& geometry, TileShape tile,
+                          const MaskInputs* inputs = nullptr);
 
   const MaskGeometry& geometry() const { return geometry_; }
   TileShape tile() const { return tile_; }
@@ -59,6 +70,11 @@ class BlockMap {
  private:
   BlockMap() = default;
   std::shared_ptr<const detail::MaskRule> rule_;
+  // Stored rows (for kinds without a closed form): row r = group * q_tiles + q_tile spans
+  // tiles_[offsets_[r], offsets_[r + 1]); group_of_head_[h] is head h's row group.
+  std::vector<int64_t> group_of_head_;
+  std::vector<int64_t> offsets_;
+  std::vector<KeyTile> tiles_;
   MaskGeometry geometry_;
   TileShape tile_;
 };

@@ -46,6 +46,8 @@ struct TensorView {
   int64_t offset(std::initializer_list<int64_t> index) const;
   // "[2, 7, 4, 64] bf16 strides [1792, 256, 64, 1] on cpu"
   std::string describe() const;
+
+  friend bool operator==(const TensorView&, const TensorView&) = default;
 };
 
 }  // namespace polyhead

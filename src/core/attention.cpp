@@ -74,8 +74,7 @@ int64_t unmasked_pairs(const AttentionProblem& problem) {
                  "unmasked_pairs: cu_seqlens must be host tensors to count pairs");
   int64_t pairs = 0;
   for (const detail::Sequence& seq : detail::sequences(problem, s)) {
-    const MaskGeometry g{seq.seqlen_q, seq.seqlen_k, s.heads_q, s.heads_kv};
-    pairs += BlockMap::compile(problem.mask, g, TileShape{64, 64}).pair_count();
+    pairs += detail::compile_mask(problem, s, seq, TileShape{64, 64}).pair_count();
   }
   return pairs;
 }

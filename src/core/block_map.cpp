@@ -5,13 +5,44 @@
 
 namespace polyhead {
 
-BlockMap BlockMap::compile(const MaskSpec& spec, const MaskGeometry& geometry, TileShape tile) {
+BlockMap BlockMap::compile(const MaskSpec& spec, const MaskGeometry& geometry, TileShape tile,
+                           const MaskInputs* inputs) {
   POLYHEAD_CHECK(tile.m >= 1 && tile.n >= 1, "BlockMap: tile ", tile.m, "x", tile.n,
                  " must be at least 1x1");
   BlockMap map;
-  map.rule_ = detail::make_rule(spec, geometry);
+  map.rule_ = detail::make_rule(spec, geometry, inputs);
   map.geometry_ = geometry;
   map.tile_ = tile;
+  if (!map.rule_->stored()) return map;
+
+  // Compute every distinct row group's rows once (heads of one group share them).
+  const int64_t heads = geometry.heads_q, q_tiles = map.q_tiles();
+  std::vector<int64_t> group_id;  // rule group -> dense index
+  std::vector<int64_t> first_head;
+  map.group_of_head_.resize(size_t(heads));
+  for (int64_t h = 0; h < heads; ++h) {
+    const int64_t g = map.rule_->row_group(h);
+    int64_t idx = 0;
+    for (; idx < int64_t(group_id.size()) && group_id[size_t(idx)] != g; ++idx) {
+    }
+    if (idx == int64_t(group_id.size())) {
+      group_id.push_back(g);
+      first_head.push_back(h);
+    }
+    map.group_of_head_[size_t(h)] = idx;
+  }
+  const int64_t rows = int64_t(first_head.size()) * q_tiles;
+  std::vector<std::vector<KeyTile>> row_tiles(static_cast<size_t>(rows));
+#pragma omp parallel for schedule(dynamic, 8)
+  for (int64_t r = 0; r < rows; ++r) {
+    map.rule_->key_tiles(first_head[size_t(r / q_tiles)], r % q_tiles, tile, row_tiles[size_t(r)]);
+  }
+  map.offsets_.assign(size_t(rows) + 1, 0);
+  for (int64_t r = 0; r < rows; ++r) {
+    map.offsets_[size_t(r) + 1] = map.offsets_[size_t(r)] + int64_t(row_tiles[size_t(r)].size());
+  }
+  map.tiles_.reserve(size_t(map.offsets_.back()));
+  for (const auto& t : row_tiles) map.tiles_.insert(map.tiles_.end(), t.begin(), t.end());
   return map;
 }
 
@@ -23,7 +54,9 @@ int64_t BlockMap::k_tiles() const {
 }
 
 void BlockMap::row(int64_t head, int64_t q_tile, std::vector<KeyTile>& out) const {
-  rule_->key_tiles(head, q_tile, tile_, out);
+  if (offsets_.empty()) return rule_->key_tiles(head, q_tile, tile_, out);
+  const int64_t r = group_of_head_[size_t(head)] * q_tiles() + q_tile;
+  out.assign(tiles_.begin() + offsets_[size_t(r)], tiles_.begin() + offsets_[size_t(r) + 1]);
 }
 
 bool BlockMap::allowed(int64_t head, int64_t i, int64_t j) const {
@@ -35,12 +68,24 @@ void BlockMap::allowed_row(int64_t head, int64_t i, int64_t j0, int64_t count, u
 }
 
 namespace {
-// Sums f(head) over query heads, evaluating one head when the rows do not depend on it.
+// Sums f(head) over query heads, evaluating one head per row group.
 template <typename F>
 int64_t sum_heads(const detail::MaskRule& rule, int64_t heads, F&& f) {
-  if (!rule.per_head()) return heads * f(int64_t{0});
+  std::vector<std::pair<int64_t, int64_t>> groups;  // (group, heads in it)
+  std::vector<int64_t> first;
+  for (int64_t h = 0; h < heads; ++h) {
+    const int64_t g = rule.row_group(h);
+    size_t idx = 0;
+    for (; idx < groups.size() && groups[idx].first != g; ++idx) {
+    }
+    if (idx == groups.size()) {
+      groups.push_back({g, 0});
+      first.push_back(h);
+    }
+    ++groups[idx].second;
+  }
   int64_t total = 0;
-  for (int64_t h = 0; h < heads; ++h) total += f(h);
+  for (size_t idx = 0; idx < groups.size(); ++idx) total += groups[idx].second * f(first[idx]);
   return total;
 }
 }  // namespace

@@ -19,4 +19,32 @@ std::vector<Sequence> sequences(const AttentionProblem& p, const ProblemShape& s
   return out;
 }
 
+namespace {
+// [S, H, D] view of one sequence of a [B, S, H, D] tensor.
+TensorView sequence_view(const TensorView& t, int64_t batch, int64_t start, int64_t len) {
+  TensorView v;
+  v.data = static_cast<char*>(t.data) +
+           (batch * t.stride[0] + start * t.stride[1]) * dtype_size(t.dtype);
+  v.dtype = t.dtype;
+  v.rank = 3;
+  v.shape = {len, t.shape[2], t.shape[3], 0};
+  v.stride = {t.stride[1], t.stride[2], t.stride[3], 0};
+  v.device = t.device;
+  return v;
+}
+}  // namespace
+
+MaskInputs mask_inputs(const AttentionProblem& p, const Sequence& seq) {
+  return {sequence_view(p.q, seq.batch, seq.q_start, seq.seqlen_q),
+          sequence_view(p.k, seq.batch, seq.k_start, seq.seqlen_k), seq.batch, seq.k_start};
+}
+
+BlockMap compile_mask(const AttentionProblem& p, const ProblemShape& s, const Sequence& seq,
+                      TileShape tile) {
+  const MaskGeometry g{seq.seqlen_q, seq.seqlen_k, s.heads_q, s.heads_kv};
+  if (!p.mask.is_dynamic()) return BlockMap::compile(p.mask, g, tile);
+  const MaskInputs in = mask_inputs(p, seq);
+  return BlockMap::compile(p.mask, g, tile, &in);
+}
+
 }  // namespace polyhead::detail

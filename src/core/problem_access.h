@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "polyhead/block_map.h"
 #include "polyhead/dtype.h"
 #include "polyhead/problem.h"
 
@@ -20,6 +21,13 @@ struct Sequence {
 
 // Reads cu_seqlens on the host (they must be host tensors here).
 std::vector<Sequence> sequences(const AttentionProblem& p, const ProblemShape& s);
+
+// The sequence's q [Sq, Hq, Dqk] and k [Sk, Hkv, Dqk] for data-dependent masks.
+MaskInputs mask_inputs(const AttentionProblem& p, const Sequence& seq);
+
+// The mask of one sequence compiled for `tile` (selecting from q and k when the mask is dynamic).
+BlockMap compile_mask(const AttentionProblem& p, const ProblemShape& s, const Sequence& seq,
+                      TileShape tile);
 
 // Element access for any float dtype; `off` is in elements.
 inline double load_f64(const void* base, DType t, int64_t off) {

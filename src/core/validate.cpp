@@ -19,7 +19,10 @@ struct Extent {
 
 std::string dims(const TensorView& t) {
   std::string s = "[";
-  for (int d = 0; d < t.rank; ++d) s += (d ? ", " : "") + std::to_string(t.shape[d]);
+  for (int d = 0; d < t.rank; ++d) {
+    if (d) s += ", ";
+    s += std::to_string(t.shape[d]);
+  }
   return s + "]";
 }
 
@@ -233,7 +236,7 @@ ProblemShape validate(const AttentionProblem& p) {
   if (p.sinks) check_head_vector(*p.sinks, "sinks", s.heads_q, dev);
 
   // The mask must fit every sequence; its rule validates its own parameters.
-  detail::make_rule(p.mask, {s.seqlen_q, s.seqlen_k, s.heads_q, s.heads_kv});
+  detail::check_mask(p.mask, {s.seqlen_q, s.seqlen_k, s.heads_q, s.heads_kv});
   return s;
 }
 

@@ -34,7 +34,9 @@ class ReferenceBackend final : public Backend {
     const int64_t group = s.heads_q / s.heads_kv;
     const bool top_left = p.mask.alignment() == Alignment::top_left;
     for (const Sequence& seq : sequences(p, s)) {
-      const auto rule = make_rule(p.mask, {seq.seqlen_q, seq.seqlen_k, s.heads_q, s.heads_kv});
+      const MaskInputs in = mask_inputs(p, seq);
+      const auto rule = make_rule(p.mask, {seq.seqlen_q, seq.seqlen_k, s.heads_q, s.heads_kv},
+                                  p.mask.is_dynamic() ? &in : nullptr);
       const int64_t rows = s.heads_q * seq.seqlen_q;
 #pragma omp parallel for schedule(dynamic, 16)
       for (int64_t r = 0; r < rows; ++r) {

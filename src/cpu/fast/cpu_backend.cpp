@@ -61,9 +61,7 @@ class CpuBackend final : public Backend {
     };
     std::vector<Task> tasks;
     for (size_t b = 0; b < seqs.size(); ++b) {
-      maps.push_back(BlockMap::compile(p.mask,
-                                       {seqs[b].seqlen_q, seqs[b].seqlen_k, s.heads_q, s.heads_kv},
-                                       {cpu::kBlockM, cpu::kBlockN}));
+      maps.push_back(compile_mask(p, s, seqs[b], {cpu::kBlockM, cpu::kBlockN}));
       for (int64_t h = 0; h < s.heads_q; ++h) {
         for (int64_t qt = 0; qt < maps.back().q_tiles(); ++qt) tasks.push_back({int64_t(b), h, qt});
       }
