@@ -6,5 +6,6 @@
 #include "polyhead/dtype.h"
 #include "polyhead/error.h"
 #include "polyhead/mask.h"
+#include "polyhead/npy.h"
 #include "polyhead/problem.h"
 #include "polyhead/tensor.h"
