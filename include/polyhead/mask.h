@@ -84,6 +84,22 @@ struct BlockMask {
   friend bool operator==(const BlockMask&, const BlockMask&) = default;
 };
 
+// MagiAttention's AttnSlice form, in which LongCA-bench writes its masks (documents, shared
+// questions, prefix-LM, block-causal, ...): (i, j) is visible when some slice holds it. A
+// slice covers queries [q_begin, q_end) and keys [k_begin, k_end) with a geometry:
+// full; causal, bottom-right aligned (j <= i + k_end - q_end); inv_causal, top-left aligned
+// (j >= i + k_begin - q_begin); bi_causal, both. Slices may overlap.
+enum class SliceType : uint8_t { full, causal, inv_causal, bi_causal };
+struct AttnSlice {
+  int64_t q_begin = 0, q_end = 0, k_begin = 0, k_end = 0;
+  SliceType type = SliceType::full;
+  friend bool operator==(const AttnSlice&, const AttnSlice&) = default;
+};
+struct SliceMask {
+  std::vector<AttnSlice> slices;
+  friend bool operator==(const SliceMask&, const SliceMask&) = default;
+};
+
 class MaskSpec;
 
 // One spec per query head (MoA's heterogeneous elastic windows, or any mix of static kinds).
@@ -126,7 +142,7 @@ struct TopKMask {
 
 class MaskSpec {
  public:
-  using Kind = std::variant<NoMask, WindowMask, NeighborhoodMask, StridedMask, BlockMask,
+  using Kind = std::variant<NoMask, WindowMask, NeighborhoodMask, StridedMask, BlockMask, SliceMask,
                             PerHeadMask, LongHeadsMask, DhsaMask, TopKMask>;
 
   MaskSpec() = default;
@@ -158,6 +174,8 @@ class MaskSpec {
   //   s2:block=64,local=4,vstride=4[,offset=0][,dense_heads=0][,homo=0]
   //   heads:SPEC|SPEC|...            (one spec per query head)
   //   blocks:FILE.npy,bq=64,bk=64   (bool/u8 [H or 1, ceil(Sq/bq), ceil(Sk/bk)])
+  //   slices:QB,QE,KB,KE,TYPE|...   (TYPE full|causal|invcausal|bicausal) or slices:FILE.npy
+  //                                 (int32 [n, 5], TYPE 0-3)
   //   longheads:chunk=256,k=16 | dhsa:chunk=64,k=8,recent=64
   //   topk:k=64,window=1024,scores=FILE.npy
   std::string to_string() const;

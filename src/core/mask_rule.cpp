@@ -163,6 +163,7 @@ void check_mask(const MaskSpec& spec, const MaskGeometry& g) {
                  [&](const NeighborhoodMask& m) { check_neighborhood(m, g); },
                  [&](const StridedMask& m) { check_strided(m, g); },
                  [&](const BlockMask& m) { check_block(m, g); },
+                 [&](const SliceMask& m) { check_slices(m, g); },
                  [&](const PerHeadMask& m) {
                    POLYHEAD_CHECK(int64_t(m.heads.size()) == g.heads_q, "mask heads: has ",
                                   m.heads.size(), " specs but q has ", g.heads_q,
@@ -171,7 +172,7 @@ void check_mask(const MaskSpec& spec, const MaskGeometry& g) {
                      POLYHEAD_CHECK(!sub.get_if<PerHeadMask>() && !sub.is_dynamic(),
                                     "mask heads: spec '", sub.to_string(),
                                     "' cannot be nested (per-head specs are static kinds: none, "
-                                    "causal, window, na, s2, blocks)");
+                                    "causal, window, na, s2, blocks, slices)");
                      check_mask(sub, g);
                    }
                  },
@@ -199,6 +200,7 @@ std::shared_ptr<const MaskRule> make_rule(const MaskSpec& spec, const MaskGeomet
                         [&](const NeighborhoodMask& m) { return make_neighborhood_rule(m, g); },
                         [&](const StridedMask& m) { return make_strided_rule(m, g); },
                         [&](const BlockMask& m) { return make_block_rule(m, g); },
+                        [&](const SliceMask& m) { return make_slice_rule(m, g); },
                         [&](const PerHeadMask& m) { return make_per_head_rule(m, g); },
                         [&](const LongHeadsMask& m) { return make_longheads_rule(m, g, *inputs); },
                         [&](const DhsaMask& m) { return make_dhsa_rule(m, g, *inputs); },

@@ -56,6 +56,7 @@ std::shared_ptr<const MaskRule> make_neighborhood_rule(const NeighborhoodMask& m
                                                        const MaskGeometry& g);
 std::shared_ptr<const MaskRule> make_strided_rule(const StridedMask& m, const MaskGeometry& g);
 std::shared_ptr<const MaskRule> make_block_rule(const BlockMask& m, const MaskGeometry& g);
+std::shared_ptr<const MaskRule> make_slice_rule(const SliceMask& m, const MaskGeometry& g);
 std::shared_ptr<const MaskRule> make_per_head_rule(const PerHeadMask& m, const MaskGeometry& g);
 std::shared_ptr<const MaskRule> make_longheads_rule(const LongHeadsMask& m, const MaskGeometry& g,
                                                     const MaskInputs& in);
@@ -68,6 +69,7 @@ std::shared_ptr<const MaskRule> make_topk_rule(const TopKMask& m, const MaskGeom
 void check_neighborhood(const NeighborhoodMask& m, const MaskGeometry& g);
 void check_strided(const StridedMask& m, const MaskGeometry& g);
 void check_block(const BlockMask& m, const MaskGeometry& g);
+void check_slices(const SliceMask& m, const MaskGeometry& g);
 void check_selection(const MaskSpec& spec, const MaskGeometry& g);
 
 }  // namespace polyhead::detail

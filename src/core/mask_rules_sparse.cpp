@@ -137,6 +137,63 @@ class BlockRule final : public MaskRule {
   BlockMask m_;
 };
 
+// Slices are bucketed by query tile of kBucket rows so a row only visits the slices that can
+// hold it.
+class SliceRule final : public MaskRule {
+ public:
+  SliceRule(const MaskGeometry& g, const SliceMask& m) : MaskRule(g), slices_(m.slices) {
+    buckets_.resize(size_t((g.seqlen_q + kBucket - 1) / kBucket));
+    for (size_t s = 0; s < slices_.size(); ++s) {
+      const AttnSlice& a = slices_[s];
+      if (a.q_begin >= a.q_end || a.k_begin >= a.k_end) continue;
+      for (int64_t b = a.q_begin / kBucket; b * kBucket < a.q_end; ++b)
+        buckets_[size_t(b)].push_back(s);
+    }
+  }
+  bool allowed(int64_t, int64_t i, int64_t j) const override {
+    for (size_t s : buckets_[size_t(i / kBucket)]) {
+      int64_t lo, hi;
+      if (range(slices_[s], i, &lo, &hi) && j >= lo && j < hi) return true;
+    }
+    return false;
+  }
+  void row_intervals(int64_t, int64_t i, std::vector<KeyInterval>& out) const override {
+    out.clear();
+    for (size_t s : buckets_[size_t(i / kBucket)]) {
+      int64_t lo, hi;
+      if (range(slices_[s], i, &lo, &hi)) out.push_back({lo, hi});
+    }
+    std::sort(out.begin(), out.end(), [](auto a, auto b) { return a.begin < b.begin; });
+    size_t n = 0;
+    for (const KeyInterval& r : out) {
+      if (n > 0 && out[n - 1].end >= r.begin) {
+        out[n - 1].end = std::max(out[n - 1].end, r.end);
+      } else {
+        out[n++] = r;
+      }
+    }
+    out.resize(n);
+  }
+
+ private:
+  static constexpr int64_t kBucket = 64;
+  // Keys [lo, hi) of slice `a` visible from row i; false when none.
+  static bool range(const AttnSlice& a, int64_t i, int64_t* lo, int64_t* hi) {
+    if (i < a.q_begin || i >= a.q_end) return false;
+    *lo = a.k_begin;
+    *hi = a.k_end;
+    if (a.type == SliceType::causal || a.type == SliceType::bi_causal) {
+      *hi = std::min(*hi, i + a.k_end - a.q_end + 1);
+    }
+    if (a.type == SliceType::inv_causal || a.type == SliceType::bi_causal) {
+      *lo = std::max(*lo, i + a.k_begin - a.q_begin);
+    }
+    return *lo < *hi;
+  }
+  std::vector<AttnSlice> slices_;
+  std::vector<std::vector<size_t>> buckets_;
+};
+
 class PerHeadRule final : public MaskRule {
  public:
   PerHeadRule(const MaskGeometry& g, std::vector<std::shared_ptr<const MaskRule>> heads)
@@ -228,6 +285,22 @@ std::shared_ptr<const MaskRule> make_strided_rule(const StridedMask& m, const Ma
 std::shared_ptr<const MaskRule> make_block_rule(const BlockMask& m, const MaskGeometry& g) {
   return std::make_shared<BlockRule>(g, m);
 }
+void check_slices(const SliceMask& m, const MaskGeometry& g) {
+  for (size_t s = 0; s < m.slices.size(); ++s) {
+    const AttnSlice& a = m.slices[s];
+    POLYHEAD_CHECK(a.q_begin >= 0 && a.q_begin <= a.q_end && a.q_end <= g.seqlen_q,
+                   "mask slices: slice ", s, " queries [", a.q_begin, ", ", a.q_end,
+                   ") must lie in [0, Sq = ", g.seqlen_q, "]");
+    POLYHEAD_CHECK(a.k_begin >= 0 && a.k_begin <= a.k_end && a.k_end <= g.seqlen_k,
+                   "mask slices: slice ", s, " keys [", a.k_begin, ", ", a.k_end,
+                   ") must lie in [0, Sk = ", g.seqlen_k, "]");
+  }
+}
+
+std::shared_ptr<const MaskRule> make_slice_rule(const SliceMask& m, const MaskGeometry& g) {
+  return std::make_shared<SliceRule>(g, m);
+}
+
 std::shared_ptr<const MaskRule> make_per_head_rule(const PerHeadMask& m, const MaskGeometry& g) {
   std::vector<std::shared_ptr<const MaskRule>> heads;
   for (const MaskSpec& sub : m.heads) heads.push_back(make_rule(sub, g));

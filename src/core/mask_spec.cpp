@@ -129,7 +129,7 @@ std::string join_dims(const std::array<int64_t, 3>& v, int rank) {
 }
 
 constexpr std::string_view kKinds =
-    "none, causal, window, na, s2, heads, blocks, longheads, dhsa, topk";
+    "none, causal, window, na, s2, heads, blocks, slices, longheads, dhsa, topk";
 
 MaskSpec parse_window(std::string_view text, std::string_view args) {
   Fields f(text, args, "window:LEFT,RIGHT[,sink=N][,topleft], -1 for unbounded");
@@ -217,6 +217,43 @@ MaskSpec parse_blocks(std::string_view text, std::string_view args) {
   return MaskSpec(m);
 }
 
+constexpr std::string_view kSliceTypes[] = {"full", "causal", "invcausal", "bicausal"};
+
+MaskSpec parse_slices(std::string_view text, std::string_view args) {
+  constexpr std::string_view usage =
+      "slices:QB,QE,KB,KE,TYPE|... with TYPE full, causal, invcausal or bicausal; or "
+      "slices:FILE.npy holding int32 [n, 5] with TYPE 0-3";
+  SliceMask m;
+  if (args.size() > 4 && args.substr(args.size() - 4) == ".npy") {
+    const MaskTensor t = load_tensor(args, text, DType::i32);
+    const TensorView& v = t.view;
+    POLYHEAD_CHECK(v.rank == 2 && v.shape[1] == 5, "mask '", text, "': ", args, " has shape ",
+                   v.describe(), "; expected [n, 5] (", usage, ")");
+    const auto* p = static_cast<const int32_t*>(v.data);
+    for (int64_t s = 0; s < v.shape[0]; ++s) {
+      const int32_t* r = p + s * 5;
+      POLYHEAD_CHECK(r[4] >= 0 && r[4] <= 3, "mask '", text, "': slice ", s, " type ", r[4],
+                     " is not 0-3 (", usage, ")");
+      m.slices.push_back({r[0], r[1], r[2], r[3], SliceType(r[4])});
+    }
+    return MaskSpec(std::move(m));
+  }
+  for (std::string_view one : split(args, '|')) {
+    const auto f = split(one, ',');
+    POLYHEAD_CHECK(f.size() == 5, "mask '", text, "': slice '", one, "' has ", f.size(),
+                   " fields, expected 5 (", usage, ")");
+    Fields fields(text, "", usage);
+    AttnSlice a{fields.to_int("QB", f[0]), fields.to_int("QE", f[1]), fields.to_int("KB", f[2]),
+                fields.to_int("KE", f[3]), SliceType::full};
+    size_t t = 0;
+    while (t < 4 && kSliceTypes[t] != f[4]) ++t;
+    POLYHEAD_CHECK(t < 4, "mask '", text, "': slice type '", f[4], "' is unknown (", usage, ")");
+    a.type = SliceType(t);
+    m.slices.push_back(a);
+  }
+  return MaskSpec(std::move(m));
+}
+
 MaskSpec parse_dynamic(std::string_view kind, std::string_view text, std::string_view args) {
   if (kind == "longheads") {
     Fields f(text, args, "longheads:chunk=256,k=16");
@@ -297,6 +334,17 @@ std::string MaskSpec::to_string() const {
             return "blocks:" + tensor_name(m.bits) + ",bq=" + std::to_string(m.block_q) +
                    ",bk=" + std::to_string(m.block_k);
           },
+          [](const SliceMask& m) {
+            std::string s = "slices:";
+            for (size_t i = 0; i < m.slices.size(); ++i) {
+              const AttnSlice& a = m.slices[i];
+              if (i) s += '|';
+              s += std::to_string(a.q_begin) + "," + std::to_string(a.q_end) + "," +
+                   std::to_string(a.k_begin) + "," + std::to_string(a.k_end) + ",";
+              s += kSliceTypes[size_t(a.type)];
+            }
+            return s;
+          },
           [](const PerHeadMask& m) {
             std::string s = "heads:";
             for (size_t h = 0; h < m.heads.size(); ++h) {
@@ -343,6 +391,7 @@ MaskSpec MaskSpec::parse(std::string_view text) {
   if (kind == "na") return parse_na(text, args);
   if (kind == "s2") return parse_s2(text, args);
   if (kind == "blocks") return parse_blocks(text, args);
+  if (kind == "slices") return parse_slices(text, args);
   if (kind == "longheads" || kind == "dhsa" || kind == "topk")
     return parse_dynamic(kind, text, args);
   if (kind == "heads") {

@@ -51,6 +51,8 @@ TEST(MaskBackends, EveryKindMatchesTheReference) {
        150, 4, 2, 16},
       {"longheads:chunk=16,k=5", 150, 239, 4, 2, 16},
       {"dhsa:chunk=16,k=3,recent=20", 239, 239, 4, 2, 16},
+      {"slices:0,100,0,100,causal|100,239,0,40,full|100,239,100,239,causal|30,90,120,200,bicausal",
+       239, 239, 2, 2, 16},
   };
   uint32_t seed = 100;
   for (const Case& c : cases) check(MaskSpec::parse(c.mask), c, ++seed);

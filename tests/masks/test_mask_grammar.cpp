@@ -34,7 +34,8 @@ TEST(MaskGrammar, RoundTripsEveryStaticKind) {
 }
 
 TEST(MaskGrammar, LoadsBlockMasksAndScoresFromNpyFiles) {
-  std::vector<uint8_t> bits = {1, 0, 1, 1, 0, 1};  // [1, 2, 3]: query blocks of 32, key blocks of 16
+  std::vector<uint8_t> bits = {1, 0, 1,
+                               1, 0, 1};  // [1, 2, 3]: query blocks of 32, key blocks of 16
   const std::string blocks = temp_path("blocks.npy");
   save_npy(blocks, TensorView::contiguous(bits.data(), DType::u8, {1, 2, 3}));
   const MaskSpec b = MaskSpec::parse("blocks:" + blocks + ",bq=32,bk=16");

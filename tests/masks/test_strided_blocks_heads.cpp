@@ -163,3 +163,68 @@ TEST(PerHead, MoaPlanFollowsTheElasticRule) {
 
 }  // namespace
 }  // namespace polyhead::masktest
+
+namespace polyhead::masktest {
+namespace {
+
+bool slice_oracle(const std::vector<AttnSlice>& slices, int64_t i, int64_t j) {
+  for (const AttnSlice& a : slices) {
+    if (i < a.q_begin || i >= a.q_end || j < a.k_begin || j >= a.k_end) continue;
+    const bool causal_ok = j <= i + (a.k_end - a.q_end);
+    const bool inv_ok = j >= i + (a.k_begin - a.q_begin);
+    switch (a.type) {
+      case SliceType::full:
+        return true;
+      case SliceType::causal:
+        if (causal_ok) return true;
+        break;
+      case SliceType::inv_causal:
+        if (inv_ok) return true;
+        break;
+      case SliceType::bi_causal:
+        if (causal_ok && inv_ok) return true;
+        break;
+    }
+  }
+  return false;
+}
+
+TEST(Slices, RandomOverlappingSlicesMatchMagiAttentionGeometry) {
+  std::mt19937 rng(21);
+  for (int trial = 0; trial < 40; ++trial) {
+    const int64_t sq = std::uniform_int_distribution<int64_t>(1, 150)(rng);
+    const int64_t sk = std::uniform_int_distribution<int64_t>(1, 150)(rng);
+    SliceMask m;
+    const int n = std::uniform_int_distribution<int>(1, 6)(rng);
+    for (int s = 0; s < n; ++s) {
+      int64_t a = std::uniform_int_distribution<int64_t>(0, sq)(rng),
+              b = std::uniform_int_distribution<int64_t>(0, sq)(rng);
+      int64_t c = std::uniform_int_distribution<int64_t>(0, sk)(rng),
+              d = std::uniform_int_distribution<int64_t>(0, sk)(rng);
+      m.slices.push_back({std::min(a, b), std::max(a, b), std::min(c, d), std::max(c, d),
+                          SliceType(std::uniform_int_distribution<int>(0, 3)(rng))});
+    }
+    const TileShape tile{std::uniform_int_distribution<int64_t>(1, 40)(rng),
+                         std::uniform_int_distribution<int64_t>(1, 40)(rng)};
+    const MaskSpec spec(m);
+    ASSERT_EQ(MaskSpec::parse(spec.to_string()), spec);
+    const BlockMap map = BlockMap::compile(spec, {sq, sk, 2, 2}, tile);
+    for (int64_t i = 0; i < sq; ++i) {
+      for (int64_t j = 0; j < sk; ++j) {
+        ASSERT_EQ(map.allowed(0, i, j), slice_oracle(m.slices, i, j))
+            << spec.to_string() << " i " << i << " j " << j;
+      }
+    }
+    ASSERT_EQ(check_block_map(map), "") << spec.to_string();
+  }
+}
+
+TEST(Slices, RejectsSlicesOutsideTheSequence) {
+  EXPECT_THROW(BlockMap::compile(MaskSpec::parse("slices:0,10,0,20,causal"), {8, 20, 1, 1}, {8, 8}),
+               Error);
+  EXPECT_THROW(MaskSpec::parse("slices:0,10,0,20,sideways"), Error);
+  EXPECT_THROW(MaskSpec::parse("slices:0,10,0"), Error);
+}
+
+}  // namespace
+}  // namespace polyhead::masktest
