@@ -27,4 +27,14 @@ if ! "$py" -c "import numpy" 2>/dev/null; then
   echo "setup: installing numpy"
   "$py" -m pip install -q numpy || "$py" -m pip install -q --break-system-packages numpy
 fi
+# nanobind (pinned, as in pyproject.toml) for POLYHEAD_PYTHON=ON; pytest for ctest -L python.
+pip_install() { "$py" -m pip install -q "$@" || "$py" -m pip install -q --break-system-packages "$@"; }
+if ! "$py" -c "import nanobind, sys; sys.exit(nanobind.__version__ != '3.1.0')" 2>/dev/null; then
+  echo "setup: installing nanobind 3.1.0"
+  pip_install "nanobind==3.1.0"
+fi
+if ! "$py" -c "import pytest" 2>/dev/null; then
+  echo "setup: installing pytest"
+  pip_install pytest
+fi
 echo "setup: done"

@@ -1,4 +1,5 @@
 // MaskSpec text form: the grammar shared by the CLI, the Python module and the benchmarks.
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <string>
@@ -385,7 +386,13 @@ MaskSpec MaskSpec::parse(std::string_view text) {
     POLYHEAD_FAIL("mask '", text, "': alignment '", args,
                   "' is not topleft or bottomright (causal or causal:topleft)");
   }
-  POLYHEAD_CHECK(has_args || kind.empty(), "mask '", text, "': '", kind,
+  constexpr std::string_view kWithArgs[] = {"window", "na",        "s2",   "blocks",
+                                            "slices", "longheads", "dhsa", "topk"};
+  const bool known =
+      std::find(std::begin(kWithArgs), std::end(kWithArgs), kind) != std::end(kWithArgs);
+  POLYHEAD_CHECK(known || kind == "heads", "mask '", text, "': unknown kind '", kind, "' (one of ",
+                 kKinds, ")");
+  POLYHEAD_CHECK(has_args, "mask '", text, "': '", kind,
                  "' needs arguments after ':' (see the README's mask grammar)");
   if (kind == "window") return parse_window(text, args);
   if (kind == "na") return parse_na(text, args);
