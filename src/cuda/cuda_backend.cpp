@@ -1,10 +1,11 @@
-// The `cuda` backend: GPU kernel families chosen by compute capability. The kernel families
-// themselves (forward, Hopper forward, backward, decode) live in subfolders and register
-// their support here as they land; until a family supports a problem, supports() says so.
+// The `cuda` backend: GPU kernel families chosen by compute capability. Today one family runs
+// the forward pass: a tensor-core kernel for f16/bf16 (fwd/) and an fp32 SIMT kernel
+// (fwd_simt/), both dispatched by fwd/dispatch.cpp.
 #include <string>
 
 #include "core/backend.h"
 #include "cuda/device_info.h"
+#include "cuda/fwd/dispatch.h"
 #include "polyhead/error.h"
 
 namespace polyhead::detail {
@@ -24,19 +25,20 @@ class CudaBackend final : public Backend {
       desc += "cuda:" + std::to_string(d.index) + " " + d.name + " (sm_" +
               std::to_string(d.cc_major) + std::to_string(d.cc_minor) + ")";
     }
-    return {"cuda", true, desc + "; no attention kernel family is built yet"};
-  }
-
-  Status supports(const AttentionProblem& p, const ProblemShape&) const override {
-    if (p.q.device.type != DeviceType::cuda) {
-      return Status::no("tensors are on " + to_string(p.q.device) +
-                        "; the cuda backend needs GPU memory");
+    std::string kernels;
+    for (const std::string& c : cuda::fwd_configurations()) {
+      kernels += (kernels.empty() ? "" : "; ") + c;
     }
-    return Status::no("no CUDA attention kernel family is built yet");
+    return {"cuda", true, desc + "; forward kernels: " + kernels};
   }
 
-  void forward(const AttentionProblem&, const ProblemShape&, const RunOptions&) const override {
-    POLYHEAD_FAIL("backend 'cuda': no CUDA attention kernel family is built yet");
+  Status supports(const AttentionProblem& p, const ProblemShape& s) const override {
+    return cuda::fwd_supports(p, s);
+  }
+
+  void forward(const AttentionProblem& p, const ProblemShape& s,
+               const RunOptions& options) const override {
+    cuda::fwd_run(p, s, options.stream);
   }
 };
 

@@ -1,0 +1,200 @@
+// Times the cuda backend's forward pass on the cases of cuda_fwd_cases.h and writes JSON.
+//
+//   cuda_fwd_bench [--quick] [--repeats N] [--json out.json] [--cases cases.json] [--only SUBSTR]
+//
+// Method (DESIGN.md section 7): inputs random bf16, one warm-up call, then N timed calls, each
+// between two CUDA events on one stream after a 512 MiB memset that flushes the 60 MB L2; the
+// median is reported. A call is polyhead::attention(problem, {.backend = "cuda"}), the whole
+// library call (validation, block-map compilation where the mask needs one, launch). TFLOP/s =
+// polyhead::forward_flops(problem) / time: 2 * Hq * (Dqk + Dv) * unmasked pairs.
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "cuda_fwd_cases.h"
+#include "polyhead/polyhead.h"
+
+namespace {
+
+using polyhead::bench::FwdBenchCase;
+
+#define CHECK_CUDA(call)                                                                         \
+  do {                                                                                           \
+    cudaError_t e_ = (call);                                                                     \
+    if (e_ != cudaSuccess) {                                                                     \
+      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); \
+      std::exit(2);                                                                              \
+    }                                                                                            \
+  } while (0)
+
+// Deterministic pseudo-random bf16 in about [-2, 2), made on the host once per size.
+std::vector<uint16_t> random_bf16(size_t n, uint64_t seed) {
+  std::vector<uint16_t> out(n);
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (size_t i = 0; i < n; ++i) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    const float f = float(int64_t(x >> 40) - (int64_t(1) << 23)) / float(1 << 22);
+    out[i] = polyhead::float_to_bf16(f);
+  }
+  return out;
+}
+
+polyhead::MaskSpec mask_of(const FwdBenchCase& c, bool* ok) {
+  *ok = true;
+  if (c.kind == "causal") return polyhead::MaskSpec::causal();
+  if (c.kind == "window") return polyhead::MaskSpec::window(c.window - 1, 0);
+  if (c.kind == "na2d") {
+    try {
+      const std::string g = std::to_string(c.na_grid), k = std::to_string(c.na_kernel);
+      return polyhead::MaskSpec::parse("na:grid=" + g + "x" + g + ",kernel=" + k + "x" + k);
+    } catch (const polyhead::Error&) {
+      *ok = false;
+    }
+  }
+  return polyhead::MaskSpec::none();
+}
+
+std::string json_escape(const std::string& s) {
+  std::string o;
+  for (char ch : s) o += (ch == '"' || ch == '\\') ? std::string("\\") + ch : std::string(1, ch);
+  return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false;
+  int repeats = 15;
+  std::string json_path, cases_path, only;
+  for (int a = 1; a < argc; ++a) {
+    const std::string arg = argv[a];
+    if (arg == "--quick")
+      quick = true;
+    else if (arg == "--repeats" && a + 1 < argc)
+      repeats = std::atoi(argv[++a]);
+    else if (arg == "--json" && a + 1 < argc)
+      json_path = argv[++a];
+    else if (arg == "--cases" && a + 1 < argc)
+      cases_path = argv[++a];
+    else if (arg == "--only" && a + 1 < argc)
+      only = argv[++a];
+    else {
+      std::fprintf(stderr, "usage: %s [--quick] [--repeats N] [--json F] [--cases F] [--only S]\n",
+                   argv[0]);
+      return 1;
+    }
+  }
+  std::vector<FwdBenchCase> cases = polyhead::bench::fwd_bench_cases(quick);
+  if (!only.empty()) {
+    std::erase_if(cases,
+                  [&](const FwdBenchCase& c) { return c.name.find(only) == std::string::npos; });
+  }
+
+  cudaDeviceProp prop{};
+  CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
+  cudaStream_t stream;
+  CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  const size_t flush_bytes = size_t(512) << 20;
+  void* flush = nullptr;
+  CHECK_CUDA(cudaMalloc(&flush, flush_bytes));
+  cudaEvent_t start, stop;
+  CHECK_CUDA(cudaEventCreate(&start));
+  CHECK_CUDA(cudaEventCreate(&stop));
+
+  std::string rows;
+  std::string case_rows;
+  std::printf("%-34s %10s %10s  %s\n", "case", "ms", "TFLOP/s", "note");
+  for (const FwdBenchCase& c : cases) {
+    bool mask_ok = true;
+    const polyhead::MaskSpec mask = mask_of(c, &mask_ok);
+    const int64_t tokens = c.batch * c.seqlen;
+    const size_t nq = size_t(tokens * c.heads_q * c.head_dim);
+    const size_t nkv = size_t(tokens * c.heads_kv * c.head_dim);
+    void *q, *k, *v, *o;
+    CHECK_CUDA(cudaMalloc(&q, nq * 2));
+    CHECK_CUDA(cudaMalloc(&k, nkv * 2));
+    CHECK_CUDA(cudaMalloc(&v, nkv * 2));
+    CHECK_CUDA(cudaMalloc(&o, nq * 2));
+    for (auto [ptr, n, seed] :
+         {std::tuple{q, nq, 1}, std::tuple{k, nkv, 2}, std::tuple{v, nkv, 3}}) {
+      const std::vector<uint16_t> h = random_bf16(n, uint64_t(seed));
+      CHECK_CUDA(cudaMemcpy(ptr, h.data(), n * 2, cudaMemcpyHostToDevice));
+    }
+    const polyhead::Device gpu{polyhead::DeviceType::cuda, 0};
+    polyhead::AttentionProblem p;
+    p.q = polyhead::TensorView::contiguous(q, polyhead::DType::bf16,
+                                           {c.batch, c.seqlen, c.heads_q, c.head_dim}, gpu);
+    p.k = polyhead::TensorView::contiguous(k, polyhead::DType::bf16,
+                                           {c.batch, c.seqlen, c.heads_kv, c.head_dim}, gpu);
+    p.v = polyhead::TensorView::contiguous(v, polyhead::DType::bf16,
+                                           {c.batch, c.seqlen, c.heads_kv, c.head_dim}, gpu);
+    p.o = polyhead::TensorView::contiguous(o, polyhead::DType::bf16,
+                                           {c.batch, c.seqlen, c.heads_q, c.head_dim}, gpu);
+    p.mask = mask;
+    double flops = 0, ms = 0;
+    std::string note;
+    if (!mask_ok) {
+      note = "not run: mask kind not in this build";
+    } else {
+      try {
+        // forward_flops needs host-readable geometry only; for the sizes here it is exact.
+        flops = polyhead::forward_flops(p);
+        polyhead::RunOptions opt{.backend = "cuda", .stream = stream};
+        polyhead::attention(p, opt);  // warm-up (module load, smem attributes)
+        CHECK_CUDA(cudaStreamSynchronize(stream));
+        std::vector<float> times;
+        for (int r = 0; r < repeats; ++r) {
+          CHECK_CUDA(cudaMemsetAsync(flush, r & 0xff, flush_bytes, stream));
+          CHECK_CUDA(cudaEventRecord(start, stream));
+          polyhead::attention(p, opt);
+          CHECK_CUDA(cudaEventRecord(stop, stream));
+          CHECK_CUDA(cudaEventSynchronize(stop));
+          float t = 0;
+          CHECK_CUDA(cudaEventElapsedTime(&t, start, stop));
+          times.push_back(t);
+        }
+        std::sort(times.begin(), times.end());
+        ms = times[times.size() / 2];
+      } catch (const polyhead::Error& e) {
+        note = std::string("error: ") + e.what();
+      }
+    }
+    const double tflops = ms > 0 ? flops / (ms * 1e-3) / 1e12 : 0.0;
+    std::printf("%-34s %10.3f %10.1f  %s\n", c.name.c_str(), ms, tflops, note.c_str());
+    std::fflush(stdout);
+    char buf[1024];
+    std::snprintf(buf, sizeof(buf),
+                  "%s    {\"name\": \"%s\", \"ms\": %.6f, \"tflops\": %.3f, \"flops\": %.6e, "
+                  "\"note\": \"%s\"}",
+                  rows.empty() ? "" : ",\n", c.name.c_str(), ms, tflops, flops,
+                  json_escape(note).c_str());
+    rows += buf;
+    std::snprintf(buf, sizeof(buf),
+                  "%s    {\"name\": \"%s\", \"kind\": \"%s\", \"batch\": %lld, \"seqlen\": %lld, "
+                  "\"heads_q\": %lld, \"heads_kv\": %lld, \"head_dim\": %lld, \"window\": %lld, "
+                  "\"na_grid\": %lld, \"na_kernel\": %lld, \"flops\": %.6e}",
+                  case_rows.empty() ? "" : ",\n", c.name.c_str(), c.kind.c_str(),
+                  (long long)c.batch, (long long)c.seqlen, (long long)c.heads_q,
+                  (long long)c.heads_kv, (long long)c.head_dim, (long long)c.window,
+                  (long long)c.na_grid, (long long)c.na_kernel, flops);
+    case_rows += buf;
+    for (void* ptr : {q, k, v, o}) CHECK_CUDA(cudaFree(ptr));
+  }
+  if (!json_path.empty()) {
+    std::ofstream f(json_path);
+    f << "{\n  \"gpu\": \"" << prop.name << "\",\n  \"repeats\": " << repeats
+      << ",\n  \"results\": [\n"
+      << rows << "\n  ]\n}\n";
+  }
+  if (!cases_path.empty()) {
+    std::ofstream f(cases_path);
+    f << "[\n" << case_rows << "\n]\n";
+  }
+  return 0;
+}

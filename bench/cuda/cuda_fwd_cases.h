@@ -1,0 +1,68 @@
+// The cases of the CUDA forward benchmark (DESIGN.md section 7, issue 4): bf16, 16k tokens per
+// batch at hidden size 2048 (B * S = 16384, H = 2048 / D) for D = 64 / 128 / 256 and S = 512 to
+// 16k, causal and not; GQA 32/8 at 8k; a causal sliding window of 1024 keys at 16k; 2-D
+// neighborhood attention 17x17 on a 128x128 token grid. bench/anchors/torch_sdpa.py times the
+// same list (written to JSON by cuda_fwd_bench --cases) through PyTorch.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace polyhead::bench {
+
+struct FwdBenchCase {
+  std::string name;
+  std::string kind;  // dense | causal | window | na2d
+  int64_t batch = 1, seqlen = 0, heads_q = 0, heads_kv = 0, head_dim = 128;
+  int64_t window = 0;     // window: keys [i - window + 1, i]
+  int64_t na_grid = 0;    // na2d: grid side (seqlen = side^2)
+  int64_t na_kernel = 0;  // na2d: kernel side
+};
+
+inline std::vector<FwdBenchCase> fwd_bench_cases(bool quick) {
+  std::vector<FwdBenchCase> cases;
+  const std::vector<int64_t> lengths =
+      quick ? std::vector<int64_t>{2048, 16384}
+            : std::vector<int64_t>{512, 1024, 2048, 4096, 8192, 16384};
+  for (int64_t d : {64, 128, 256}) {
+    for (bool causal : {false, true}) {
+      for (int64_t s : lengths) {
+        FwdBenchCase c;
+        c.kind = causal ? "causal" : "dense";
+        c.head_dim = d;
+        c.seqlen = s;
+        c.batch = 16384 / s;
+        c.heads_q = c.heads_kv = 2048 / d;
+        c.name = c.kind + "_d" + std::to_string(d) + "_s" + std::to_string(s);
+        cases.push_back(c);
+      }
+    }
+  }
+  for (bool causal : {false, true}) {
+    FwdBenchCase c;
+    c.kind = causal ? "causal" : "dense";
+    c.name = std::string("gqa32x8_") + c.kind + "_d128_s8192";
+    c.batch = 2, c.seqlen = 8192, c.heads_q = 32, c.heads_kv = 8, c.head_dim = 128;
+    cases.push_back(c);
+  }
+  {
+    FwdBenchCase c;
+    c.kind = "window";
+    c.name = "window1024_causal_d128_s16384";
+    c.batch = 1, c.seqlen = 16384, c.heads_q = c.heads_kv = 16, c.head_dim = 128;
+    c.window = 1024;
+    cases.push_back(c);
+  }
+  {
+    FwdBenchCase c;
+    c.kind = "na2d";
+    c.name = "na2d_17x17_grid128_d128";
+    c.batch = 1, c.seqlen = 128 * 128, c.heads_q = c.heads_kv = 16, c.head_dim = 128;
+    c.na_grid = 128, c.na_kernel = 17;
+    cases.push_back(c);
+  }
+  return cases;
+}
+
+}  // namespace polyhead::bench

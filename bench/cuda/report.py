@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Merges cuda_fwd_bench's JSON with the peers' (bench/anchors/torch_sdpa.py) into one JSON and
+a Markdown table with ratios and the issue's targets.
+
+    python3 bench/cuda/report.py ours.json peers.json out_prefix [--commit C] [--date D]
+"""
+import json
+import sys
+
+
+def main():
+    ours_path, peers_path, prefix = sys.argv[1:4]
+    extra = dict(zip(sys.argv[4::2], sys.argv[5::2]))
+    ours = json.load(open(ours_path))
+    try:
+        peers = json.load(open(peers_path))
+    except (OSError, ValueError):
+        peers = {"results": []}
+    by_name = {r["name"]: r for r in peers.get("results", [])}
+    ours_by = {r["name"]: r for r in ours["results"]}
+    rows, merged = [], []
+
+    def ratio(a, b):
+        return f"{a / b:.2f}x" if a and b else "-"
+
+    def num(x):
+        return f"{x:.1f}" if x else "-"
+
+    for r in ours["results"]:
+        p = by_name.get(r["name"], {})
+        t = r["tflops"] or None
+        rows.append(f"| {r['name']} | {num(t)} | {num(p.get('fa2'))} | {num(p.get('cudnn'))} | "
+                    f"{num(p.get('flex'))} | {ratio(t, p.get('fa2'))} | {ratio(t, p.get('cudnn'))} | "
+                    f"{ratio(t, p.get('flex'))} | {r.get('note', '')} |")
+        merged.append({**r, **{"peer_" + k: v for k, v in p.items() if k != "name"}})
+
+    targets = []
+    dense = [(r["name"], r["tflops"], by_name.get(r["name"], {}).get("fa2"))
+             for r in ours["results"] if r["name"].startswith(("dense", "causal", "gqa"))]
+    met = [n for n, t, f in dense if t and f and t >= f]
+    missed = [f"{n} ({t / f:.2f}x)" for n, t, f in dense if t and f and t < f]
+    targets.append(f"- dense and causal >= 1.0x FA2: {len(met)} of {len(met) + len(missed)} cases"
+                   + (f"; below: {', '.join(missed)}" if missed else ""))
+    w = ours_by.get("window1024_causal_d128_s16384", {}).get("tflops")
+    for ref in ("dense_d128_s16384", "causal_d128_s16384"):
+        d = ours_by.get(ref, {}).get("tflops")
+        if w and d:
+            targets.append(f"- window 1024 at 16k: {w:.1f} TFLOP/s = {100 * w / d:.0f}% of {ref} "
+                           f"({d:.1f}); target >= 85%")
+    na = ours_by.get("na2d_17x17_grid128_d128", {})
+    na_flex = by_name.get("na2d_17x17_grid128_d128", {}).get("flex")
+    if na.get("tflops"):
+        targets.append(f"- NA-2D 17x17: {na['tflops']:.1f} TFLOP/s"
+                       + (f" = {na['tflops'] / na_flex:.1f}x FlexAttention ({na_flex:.1f}); target >= 5x"
+                          if na_flex else ""))
+    else:
+        targets.append(f"- NA-2D 17x17: not run ({na.get('note', 'missing')})")
+
+    head = (f"# cuda forward, {ours.get('gpu')} ({', '.join(f'{k} {v}' for k, v in extra.items())})\n\n"
+            f"bf16, TFLOP/s = 2 * Hq * (Dqk + Dv) * unmasked pairs / median time of "
+            f"{ours.get('repeats')} calls (L2 flushed). Peers: PyTorch {peers.get('torch', '?')} SDPA "
+            f"FLASH_ATTENTION (FA2) and CUDNN_ATTENTION (cuDNN {peers.get('cudnn', '?')}), FlexAttention.\n\n"
+            "| case | ours | FA2 | cuDNN | Flex | /FA2 | /cuDNN | /Flex | note |\n"
+            "|---|---|---|---|---|---|---|---|---|\n")
+    md = head + "\n".join(rows) + "\n\nTargets:\n\n" + "\n".join(targets) + "\n"
+    open(prefix + ".md", "w").write(md)
+    json.dump({"gpu": ours.get("gpu"), **extra, "repeats": ours.get("repeats"),
+               "torch": peers.get("torch"), "cudnn": peers.get("cudnn"), "results": merged},
+              open(prefix + ".json", "w"), indent=2)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

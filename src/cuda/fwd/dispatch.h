@@ -1,0 +1,29 @@
+// The forward dispatcher of the cuda backend: which compiled kernel runs a problem (or why
+// none does), and the call itself.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "polyhead/attention.h"
+#include "polyhead/problem.h"
+
+namespace polyhead::cuda {
+
+// Internal knobs for tests and benchmarks; users never need them.
+struct FwdOverrides {
+  bool force_block_map = false;  // run no-mask and window masks through the block-map path
+};
+
+Status fwd_supports(const AttentionProblem& p, const ProblemShape& s);
+
+// Runs the forward pass on `stream` (a cudaStream_t; nullptr = the default stream) without
+// synchronizing the host. `p` must have passed fwd_supports().
+void fwd_run(const AttentionProblem& p, const ProblemShape& s, void* stream,
+             const FwdOverrides& overrides = {});
+
+// One line per compiled configuration, for `info` and the docs: "bf16 128x128: tile 128x64,
+// 4 warps".
+std::vector<std::string> fwd_configurations();
+
+}  // namespace polyhead::cuda

@@ -1,0 +1,78 @@
+// Epilogue of the tensor-core forward kernel: folds in the sink logit, normalizes O by the
+// softmax sum and writes O (input dtype or fp32) and the LSE once, straight from registers.
+// Each quad of lanes writes 8 consecutive columns (16 bytes of bf16) of a row per store, so
+// the writes are full 32-byte sectors; O is a few percent of the kernel's traffic.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "cuda/fwd/params.h"
+#include "cuda/fwd/ptx.cuh"
+#include "cuda/fwd/softmax.cuh"
+#include "cuda/fwd/work.cuh"
+
+namespace polyhead::cuda {
+
+template <typename T>
+__device__ __forceinline__ void write_output(float (&o)[T::kMTiles][T::kDTiles][4],
+                                             OnlineSoftmax<T>& sm, const FwdParams& p,
+                                             const WorkTile& w, float sl2, int warp_row0,
+                                             int lane) {
+  using Elem = typename T::Elem;
+  const float sink = p.sinks ? p.sinks[w.head * p.sinks_stride] : -INFINITY;
+  const int64_t o_base = int64_t(w.batch) * p.o_batch_stride + int64_t(w.head) * p.o_head_stride;
+#pragma unroll
+  for (int mt = 0; mt < T::kMTiles; ++mt) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      float l = sm.l[mt][h];
+      l += __shfl_xor_sync(0xffffffffu, l, 1);
+      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      const float m = sm.m[mt][h];
+      float inv, lse;
+      // No visible key: o = 0, lse = -inf (or the sink's logit). fmaxf skips NaN, so a row
+      // whose visible scores are all NaN also keeps m = -inf; its sum l is NaN, and the other
+      // branch turns o and lse into NaN as the reference does.
+      if (m == -INFINITY && !isnan(l)) {
+        inv = 0.0f;
+        lse = sink;
+      } else {
+        float m2 = m * sl2, o_scale = 1.0f;
+        if (p.sinks) {  // the sink adds exp(sink) to the denominator and nothing to O
+          const float mf = fmaxf(m2, sink * kLog2e);
+          o_scale = ptx::exp2_approx(m2 - mf);
+          l = fmaf(l, o_scale, ptx::exp2_approx(sink * kLog2e - mf));
+          m2 = mf;
+        }
+        inv = o_scale / l;
+        lse = (m2 + log2f(l)) * kLn2;
+      }
+      const int r = warp_row0 + mt * 16 + (lane >> 2) + 8 * h;
+      const int32_t i = w.q_tile * T::kBlockM + r;
+      if (i >= w.seqlen_q) continue;
+      const int64_t row = o_base + int64_t(w.q_start + i) * p.o_row_stride;
+      if (p.o_f32) {
+        float* out = static_cast<float*>(p.o) + row + 2 * (lane & 3);
+#pragma unroll
+        for (int dt = 0; dt < T::kDTiles; ++dt) {
+          *reinterpret_cast<float2*>(out + dt * 8) =
+              make_float2(o[mt][dt][2 * h] * inv, o[mt][dt][2 * h + 1] * inv);
+        }
+      } else {
+        Elem* out = static_cast<Elem*>(p.o) + row + 2 * (lane & 3);
+#pragma unroll
+        for (int dt = 0; dt < T::kDTiles; ++dt) {
+          *reinterpret_cast<uint32_t*>(out + dt * 8) =
+              ptx::pack2<Elem>(o[mt][dt][2 * h] * inv, o[mt][dt][2 * h + 1] * inv);
+        }
+      }
+      if (p.lse != nullptr && (lane & 3) == 0) {
+        p.lse[int64_t(w.batch) * p.lse_batch_stride + int64_t(w.head) * p.lse_head_stride +
+              int64_t(w.q_start + i) * p.lse_row_stride] = lse;
+      }
+    }
+  }
+}
+
+}  // namespace polyhead::cuda

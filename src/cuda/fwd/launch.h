@@ -1,0 +1,20 @@
+// Host-side entry points of the forward kernel families: one launch function per compiled
+// configuration (instantiated one per .cu file from the table in src/cuda/CMakeLists.txt).
+// Plain C++: no kernel code, so the dispatcher compiles with the host compiler.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include "cuda/fwd/params.h"
+#include "polyhead/dtype.h"
+
+namespace polyhead::cuda {
+
+// Tensor-core kernel for 16-bit inputs (fwd/kernel.cuh).
+template <DType kDtype, int Dqk, int Dv>
+void launch_fwd(const FwdParams& p, cudaStream_t stream);
+
+// SIMT kernel for fp32 inputs, any Dqk, Dv <= 256 that are multiples of 32 (fwd_simt/).
+void launch_fwd_simt_f32(const FwdParams& p, int head_dim_qk, int head_dim_v, cudaStream_t stream);
+
+}  // namespace polyhead::cuda

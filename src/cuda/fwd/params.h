@@ -1,0 +1,76 @@
+// Parameters of the forward attention kernels: one plain struct, filled on the host by the
+// dispatcher (dispatch.cpp) and passed by value (__grid_constant__) to every kernel of the
+// fwd and fwd_simt families. No CUDA types, so host C++ can include it.
+#pragma once
+
+#include <cstdint>
+
+namespace polyhead::cuda {
+
+// Where a query tile's key tiles come from.
+enum class FwdMaskMode : int32_t {
+  kWindow = 0,    // by formula inside the kernel (no mask, causal, sliding window)
+  kBlockMap = 1,  // from a compiled BlockMap uploaded to the device (every other kind)
+};
+
+// The compiled BlockMap of a problem on the device (block_map_device.h builds it).
+//   row_start[b * Hq + h] + q_tile  is the CSR row of (sequence b, head h, query tile);
+//   row_ptr[row] .. row_ptr[row + 1] index `tiles`, ascending key tiles;
+//   tiles[e] = {key tile, partial slot or -1 when the tile is full};
+//   bits[slot][r][w] bit c: row r of the tile may see key 32 w + c of the tile.
+struct FwdBlockMap {
+  const int32_t* row_start = nullptr;  // [nseq * Hq]
+  const int32_t* row_ptr = nullptr;    // [rows + 1]
+  const int32_t* tiles = nullptr;      // [entries][2]
+  const uint32_t* bits = nullptr;      // [partial tiles][kBlockM][kBlockN / 32]
+};
+
+// Strides are in elements; the head dimension (stride 1) is not stored.
+struct FwdParams {
+  const void* q = nullptr;  // [B, Sq, Hq, Dqk]
+  const void* k = nullptr;  // [B, Sk, Hkv, Dqk]
+  const void* v = nullptr;  // [B, Sk, Hkv, Dv]
+  void* o = nullptr;        // [B, Sq, Hq, Dv], input dtype or f32 (o_f32)
+  float* lse = nullptr;     // [B, Hq, Sq] f32, optional
+  int64_t q_batch_stride = 0, q_row_stride = 0, q_head_stride = 0;
+  int64_t k_batch_stride = 0, k_row_stride = 0, k_head_stride = 0;
+  int64_t v_batch_stride = 0, v_row_stride = 0, v_head_stride = 0;
+  int64_t o_batch_stride = 0, o_row_stride = 0, o_head_stride = 0;
+  int64_t lse_batch_stride = 0, lse_head_stride = 0, lse_row_stride = 0;
+
+  int32_t batch = 0;     // sequences (nseq for varlen)
+  int32_t seqlen_q = 0;  // per sequence (ignored for varlen: read from cu_seqlens)
+  int32_t seqlen_k = 0;
+  int32_t heads_q = 0;
+  int32_t group = 1;  // Hq / Hkv: query head h reads kv head h / group
+  // Varlen: int32 offsets [nseq + 1] on the device, with element strides.
+  const int32_t* cu_seqlens_q = nullptr;
+  const int32_t* cu_seqlens_k = nullptr;
+  int64_t cu_q_stride = 1, cu_k_stride = 1;
+
+  // Scores. In the plain path the kernel keeps raw dot products and folds
+  // scale_log2 = scale * log2(e) into exp2; with `transform` it rewrites every score to
+  // log2 units first (scale, softcap, ALiBi), which also covers scale <= 0.
+  float scale = 1.0f;
+  float scale_log2 = 1.0f;
+  bool transform = false;
+  float softcap = 0.0f;          // > 0: s = c * tanh(s / c)
+  const float* alibi = nullptr;  // [Hq] slopes, element stride alibi_stride
+  const float* sinks = nullptr;  // [Hq] sink logits, element stride sinks_stride
+  int64_t alibi_stride = 1, sinks_stride = 1;
+  bool o_f32 = false;
+
+  // Masks. The window (left, right; -1 unbounded) is placed by pos(i) = i + Sk - Sq
+  // (bottom-right) or i (top_left); ALiBi distances use the same pos(i).
+  FwdMaskMode mask_mode = FwdMaskMode::kWindow;
+  int64_t window_left = -1, window_right = -1;
+  bool top_left = false;
+  FwdBlockMap block_map;
+
+  // Grid: blockIdx.x walks query tiles (the last tile first), blockIdx.y heads, blockIdx.z
+  // sequences. For varlen the x range is floor(total_q / kBlockM) + nseq virtual tiles, of
+  // which sequence b owns [floor(cu_q[b] / kBlockM) + b, ... + ceil(len_b / kBlockM)).
+  int32_t q_tiles = 0;  // gridDim.x
+};
+
+}  // namespace polyhead::cuda

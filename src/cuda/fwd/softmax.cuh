@@ -1,0 +1,132 @@
+// Score transforms, partial-tile masking and the online softmax of the tensor-core forward
+// kernel, on the mma accumulator layout: thread (warp w, lane = 4 g + t) holds, for m16 tile
+// mt and n8 tile nt, element e of rows 16 mt + g + 8 (e / 2) and key columns 8 nt + 2 t +
+// (e % 2).
+//
+// Online-softmax invariant, per query row after the key tiles seen so far (in log2 units,
+// u = sl2 * s with sl2 = scale * log2(e) on the plain path, 1 after a transform):
+//   m = max_j s_j,  l = sum_j 2^(u_j - sl2 m),  O = sum_j 2^(u_j - sl2 m) v_j;
+// a tile with a larger max m' rescales l and O by 2^(sl2 (m - m')) before adding its terms.
+// A row that has seen only masked keys keeps m = -inf and subtracts 0 instead, so its
+// probabilities are exactly 0 and never NaN.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "cuda/fwd/params.h"
+#include "cuda/fwd/ptx.cuh"
+#include "cuda/fwd/work.cuh"
+
+namespace polyhead::cuda {
+
+inline constexpr float kLog2e = 1.4426950408889634f;
+inline constexpr float kLn2 = 0.6931471805599453f;
+
+// Rewrites raw dot products into log2-unit logits: scale, softcap, ALiBi (DESIGN.md 2).
+template <typename T>
+__device__ __forceinline__ void transform_scores(float (&s)[T::kMTiles][T::kNTiles][4],
+                                                 const FwdParams& p, const WorkTile& w, int32_t k0,
+                                                 int warp_row0, int lane) {
+  const float softcap = p.softcap;
+  const float slope = p.alibi ? p.alibi[w.head * p.alibi_stride] : 0.0f;
+  const int32_t pos_offset = p.top_left ? 0 : w.seqlen_k - w.seqlen_q;
+#pragma unroll
+  for (int mt = 0; mt < T::kMTiles; ++mt) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int32_t pos =
+          w.q_tile * T::kBlockM + warp_row0 + mt * 16 + (lane >> 2) + 8 * (e >> 1) + pos_offset;
+#pragma unroll
+      for (int nt = 0; nt < T::kNTiles; ++nt) {
+        float x = s[mt][nt][e] * p.scale;
+        if (softcap > 0.0f) x = softcap * tanhf(x / softcap);
+        if (p.alibi) {
+          const int32_t j = k0 + nt * 8 + 2 * (lane & 3) + (e & 1);
+          x -= slope * float(abs(pos - j));
+        }
+        s[mt][nt][e] = x * kLog2e;
+      }
+    }
+  }
+}
+
+// Sets the scores of invisible (row, key) pairs of a partial tile to -inf.
+template <typename T>
+__device__ __forceinline__ void mask_scores(float (&s)[T::kMTiles][T::kNTiles][4],
+                                            const FwdParams& p, const WorkTile& w, KeyTileRef tile,
+                                            int warp_row0, int lane) {
+#pragma unroll
+  for (int mt = 0; mt < T::kMTiles; ++mt) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int r = warp_row0 + mt * 16 + (lane >> 2) + 8 * h;
+      const auto rule = row_rule<T::kBlockM, T::kBlockN>(p, tile, r, w.q_tile * T::kBlockM + r, w);
+#pragma unroll
+      for (int nt = 0; nt < T::kNTiles; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          if (!rule.visible(nt * 8 + 2 * (lane & 3) + e)) s[mt][nt][2 * h + e] = -INFINITY;
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+struct OnlineSoftmax {
+  float m[T::kMTiles][2];  // running max of the row's scores (raw or log2 units)
+  float l[T::kMTiles][2];  // this thread's part of the running sum (quad-reduced at the end)
+
+  __device__ __forceinline__ OnlineSoftmax() {
+#pragma unroll
+    for (int mt = 0; mt < T::kMTiles; ++mt) {
+      m[mt][0] = m[mt][1] = -INFINITY;
+      l[mt][0] = l[mt][1] = 0.0f;
+    }
+  }
+
+  // Folds one tile of scores into the state; s becomes the tile's probabilities. O is
+  // rescaled only when some row of the warp has a new maximum (alpha != 1): after the first
+  // few key tiles the running max rarely moves, and skipping the multiply (exact: alpha is
+  // exactly 1 otherwise) takes Dv / 2 * kMTiles multiplies off the path to the P V products.
+  __device__ __forceinline__ void update(float (&s)[T::kMTiles][T::kNTiles][4],
+                                         float (&o)[T::kMTiles][T::kDTiles][4], float sl2) {
+#pragma unroll
+    for (int mt = 0; mt < T::kMTiles; ++mt) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        float mx = m[mt][h];
+#pragma unroll
+        for (int nt = 0; nt < T::kNTiles; ++nt) {
+          mx = fmaxf(mx, fmaxf(s[mt][nt][2 * h], s[mt][nt][2 * h + 1]));
+        }
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float m_sub = mx == -INFINITY ? 0.0f : mx * sl2;
+        const float alpha = ptx::exp2_approx(m[mt][h] * sl2 - m_sub);
+        if (__any_sync(0xffffffffu, mx != m[mt][h])) {
+#pragma unroll
+          for (int dt = 0; dt < T::kDTiles; ++dt) {
+            o[mt][dt][2 * h] *= alpha;
+            o[mt][dt][2 * h + 1] *= alpha;
+          }
+        }
+        m[mt][h] = mx;
+        float sum = 0.0f;
+#pragma unroll
+        for (int nt = 0; nt < T::kNTiles; ++nt) {
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const float pr = ptx::exp2_approx(fmaf(s[mt][nt][2 * h + e], sl2, -m_sub));
+            s[mt][nt][2 * h + e] = pr;
+            sum += pr;
+          }
+        }
+        l[mt][h] = fmaf(l[mt][h], alpha, sum);
+      }
+    }
+  }
+};
+
+}  // namespace polyhead::cuda

@@ -1,0 +1,58 @@
+// Tile shapes of the tensor-core forward kernel (fwd/), one per head-dim pair. Host and device
+// code both read them: the dispatcher compiles block maps for exactly these shapes.
+//
+// Each warp owns 16 * kMTiles query rows of the tile and keeps in registers its scores
+// S (16 * kMTiles x kBlockN fp32) and output O (16 * kMTiles x Dv fp32). mma.sync m16n8k16
+// spreads a 16x8 fp32 tile over 4 registers per thread, so per thread
+//   S: kMTiles * kBlockN / 2 registers,   O: kMTiles * Dv / 2 registers.
+// The budget is 255 registers per thread with two CTAs per SM (128 threads x 255 x 2 fits
+// the 64 K register file); Q, K and V stay in shared memory (padded rows, see mainloop.cuh).
+//
+//   (Dqk, Dv)  tile M x N  warps  S+O regs  smem (KiB)  CTAs/SM  H200 bf16 16k dense/causal
+//   (64, 64)   128 x 128   4      128+64     86          2        305 / 291 TFLOP/s (v2: 343 / 328)
+//   (96, 96)   128 x 64    4      64+96      79          2        not benchmarked
+//   (128,128)  128 x 64    4      64+128     84          2        345 / 314
+//   (192,128)  128 x 64    8      32+64      100         1        not benchmarked (201 registers)
+//   (256,256)  128 x 64    8      32+128     148         1        272 / 273 (v2: 297 / 299)
+//
+// 64-wide rows make S cheap at D = 64, so a 128-key tile halves the per-tile softmax
+// bookkeeping there; at D >= 192 two 128-row tiles no longer fit the register file with 4
+// warps, so 8 warps of 16 rows share one. These are FlashAttention-2's sm80/sm90 shapes; the
+// numbers are this kernel on the H200 (docs/cuda-forward.md, dev/cuda_fwd/README.md), where
+// PyTorch's FA2 reached 302 / 302, 344 / 327 and 313 / 297 TFLOP/s on the same cases. No tile
+// sweep has been run yet. smem includes the P scratch of the exact path (exact_pv.cuh).
+
+#pragma once
+
+namespace polyhead::cuda {
+
+template <int Dqk, int Dv>
+struct FwdTile;
+
+template <int BlockM, int BlockN, int Warps, int MinBlocks>
+struct FwdTileShape {
+  static constexpr int kBlockM = BlockM;
+  static constexpr int kBlockN = BlockN;
+  static constexpr int kWarps = Warps;
+  static constexpr int kThreads = Warps * 32;
+  static constexpr int kMinBlocksPerSm = MinBlocks;  // __launch_bounds__ occupancy hint
+};
+
+template <>
+struct FwdTile<64, 64> : FwdTileShape<128, 128, 4, 2> {};
+template <>
+struct FwdTile<96, 96> : FwdTileShape<128, 64, 4, 2> {};
+template <>
+struct FwdTile<128, 128> : FwdTileShape<128, 64, 4, 2> {};
+template <>
+struct FwdTile<192, 128> : FwdTileShape<128, 64, 8, 1> {};
+template <>
+struct FwdTile<256, 256> : FwdTileShape<128, 64, 8, 1> {};
+
+// Tile of the fp32 SIMT kernel (fwd_simt/): 32 query rows (8 per warp) x 32 keys, one key per
+// lane when scoring and 32 output columns per lane group when accumulating.
+inline constexpr int kSimtBlockM = 32;
+inline constexpr int kSimtBlockN = 32;
+inline constexpr int kSimtWarps = 4;
+
+}  // namespace polyhead::cuda

@@ -1,0 +1,159 @@
+// What one CTA works on: its (sequence, head, query tile), the key tiles it visits and the
+// element rule of the partial ones. Shared by the tensor-core (fwd/) and SIMT (fwd_simt/)
+// kernels, templated on their tile shape.
+#pragma once
+
+#include <cstdint>
+
+#include "core/mask_policy.h"
+#include "cuda/fwd/params.h"
+
+namespace polyhead::cuda {
+
+struct WorkTile {
+  int32_t batch = 0;    // index into dimension 0 of q, k, v, o, lse (0 for varlen)
+  int32_t seq = 0;      // sequence index (for block-map rows)
+  int32_t head = 0;     // query head
+  int32_t q_tile = 0;   // query tile within the sequence
+  int32_t q_start = 0;  // first token of the sequence in dimension 1 of q, o, lse
+  int32_t k_start = 0;  // ... of k, v
+  int32_t seqlen_q = 0;
+  int32_t seqlen_k = 0;
+};
+
+// Resolves blockIdx into a work tile; false when this CTA has nothing to do (a virtual varlen
+// tile past its sequence's end). Query tiles run last-first: under a causal mask the last
+// tiles visit the most key tiles, and starting them first shortens the tail of the grid.
+template <int kBlockM>
+__device__ __forceinline__ bool resolve_work(const FwdParams& p, WorkTile& w) {
+  const int32_t x = p.q_tiles - 1 - int32_t(blockIdx.x);
+  w.head = int32_t(blockIdx.y);
+  if (p.cu_seqlens_q == nullptr) {
+    w.batch = w.seq = int32_t(blockIdx.z);
+    w.q_tile = x;
+    w.seqlen_q = p.seqlen_q;
+    w.seqlen_k = p.seqlen_k;
+    return true;
+  }
+  // Sequence b owns virtual tiles from start(b) = floor(cu_q[b] / kBlockM) + b, which grows
+  // strictly with b: the owner of x is the last b with start(b) <= x.
+  const int32_t* cq = p.cu_seqlens_q;
+  int32_t lo = 0, hi = p.batch - 1;
+  while (lo < hi) {
+    const int32_t mid = (lo + hi + 1) / 2;
+    if (cq[mid * p.cu_q_stride] / kBlockM + mid <= x) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  const int32_t q0 = cq[lo * p.cu_q_stride];
+  w.batch = 0;
+  w.seq = lo;
+  w.q_tile = x - (q0 / kBlockM + lo);
+  w.q_start = q0;
+  w.seqlen_q = cq[(lo + 1) * p.cu_q_stride] - q0;
+  w.k_start = p.cu_seqlens_k[lo * p.cu_k_stride];
+  w.seqlen_k = p.cu_seqlens_k[(lo + 1) * p.cu_k_stride] - w.k_start;
+  return w.q_tile * kBlockM < w.seqlen_q;
+}
+
+__device__ __forceinline__ detail::WindowPolicy window_policy(const FwdParams& p,
+                                                              const WorkTile& w) {
+  return {p.window_left, p.window_right, p.top_left ? 0 : int64_t(w.seqlen_k) - w.seqlen_q,
+          w.seqlen_k};
+}
+
+struct KeyTileRef {
+  int32_t index = 0;  // key tile: keys [index * kBlockN, (index + 1) * kBlockN)
+  int32_t slot = -1;  // partial tile: its bitmask slot (block map) or 0 (window); -1: full
+};
+
+// The key tiles of one query tile, in ascending order: by formula (window) or from the
+// uploaded block map. A tile is full only if every (row < seqlen_q, key) pair is visible and
+// the tile lies inside the sequence, so full tiles skip all masking work.
+template <int kBlockM, int kBlockN>
+struct KeyTiles {
+  FwdMaskMode mode;
+  int32_t begin = 0, count = 0;  // window: first key tile; block map: first entry
+  int32_t seqlen_k = 0;
+  // Window: tile [k0, k0 + kBlockN) is full when lo(last row) <= k0 and hi(first row) >= k1.
+  int32_t lo_last = 0, hi_first = 0;
+  const int32_t* entries = nullptr;
+
+  __device__ __forceinline__ KeyTiles(const FwdParams& p, const WorkTile& w) : mode(p.mask_mode) {
+    seqlen_k = w.seqlen_k;
+    const int32_t i0 = w.q_tile * kBlockM;
+    const int32_t i_last = min(i0 + kBlockM, w.seqlen_q) - 1;
+    if (mode == FwdMaskMode::kWindow) {
+      const detail::WindowPolicy pol = window_policy(p, w);
+      const int64_t lo = pol.lo(i0), hi = pol.hi(i_last);
+      lo_last = int32_t(pol.lo(i_last));
+      hi_first = int32_t(pol.hi(i0));
+      if (lo < hi) {
+        begin = int32_t(lo / kBlockN);
+        count = int32_t((hi + kBlockN - 1) / kBlockN) - begin;
+      }
+    } else {
+      const int32_t row = p.block_map.row_start[w.seq * p.heads_q + w.head] + w.q_tile;
+      begin = p.block_map.row_ptr[row];
+      count = p.block_map.row_ptr[row + 1] - begin;
+      entries = p.block_map.tiles;
+    }
+  }
+
+  __device__ __forceinline__ KeyTileRef operator[](int32_t n) const {
+    KeyTileRef t;
+    if (mode == FwdMaskMode::kWindow) {
+      t.index = begin + n;
+      const int32_t k0 = t.index * kBlockN, k1 = k0 + kBlockN;
+      t.slot = (k1 <= seqlen_k && lo_last <= k0 && hi_first >= k1) ? -1 : 0;
+    } else {
+      t.index = entries[2 * (begin + n)];
+      t.slot = entries[2 * (begin + n) + 1];
+      if (t.slot < 0 && (t.index + 1) * kBlockN > seqlen_k) t.slot = -2;  // full but clipped
+    }
+    return t;
+  }
+};
+
+// Element rule of a partial tile for one query row, as a bitmask over the tile's keys: bit c
+// of words[c / 32] says whether key k0 + c is visible. Window rules become bit ranges, so the
+// kernels test one bit per element whatever the mask kind.
+template <int kBlockN>
+struct RowRule {
+  uint32_t words[kBlockN / 32];
+  __device__ __forceinline__ bool visible(int c) const { return (words[c / 32] >> (c % 32)) & 1u; }
+};
+
+// Bits [lo, hi) of a 32-bit word, lo and hi clamped to [0, 32].
+__device__ __forceinline__ uint32_t bit_range(int32_t lo, int32_t hi) {
+  lo = min(max(lo, 0), 32);
+  hi = min(max(hi, lo), 32);
+  return uint32_t(((1ull << hi) - 1ull) & ~((1ull << lo) - 1ull));
+}
+
+// Row r of the tile (sequence row i) against key tile t.
+template <int kBlockM, int kBlockN>
+__device__ __forceinline__ RowRule<kBlockN> row_rule(const FwdParams& p, KeyTileRef t, int r,
+                                                     int32_t i, const WorkTile& w) {
+  RowRule<kBlockN> rule;
+  if (t.slot >= 0 && p.mask_mode == FwdMaskMode::kBlockMap) {
+    const uint32_t* src = p.block_map.bits + (int64_t(t.slot) * kBlockM + r) * (kBlockN / 32);
+#pragma unroll
+    for (int x = 0; x < kBlockN / 32; ++x) rule.words[x] = src[x];
+    return rule;
+  }
+  const int32_t k0 = t.index * kBlockN;
+  int32_t lo = 0, hi = w.seqlen_k - k0;  // a full block-map tile that runs past the last key
+  if (t.slot != -2) {
+    const detail::WindowPolicy pol = window_policy(p, w);
+    lo = int32_t(pol.lo(i)) - k0;
+    hi = int32_t(pol.hi(i)) - k0;
+  }
+#pragma unroll
+  for (int x = 0; x < kBlockN / 32; ++x) rule.words[x] = bit_range(lo - 32 * x, hi - 32 * x);
+  return rule;
+}
+
+}  // namespace polyhead::cuda
