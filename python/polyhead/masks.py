@@ -15,8 +15,8 @@ from . import _arrays
 from ._polyhead import MaskSpec, _block_mask, _per_head, _topk_mask, moa_heads
 
 __all__ = [
-    "MaskSpec", "parse", "none", "causal", "window", "neighborhood", "s2", "blocks", "heads",
-    "moa", "longheads", "dhsa", "topk",
+    "MaskSpec", "parse", "none", "causal", "window", "neighborhood", "s2", "blocks", "slices",
+    "heads", "moa", "longheads", "dhsa", "topk",
 ]
 
 IntOrTuple = Union[int, Sequence[int]]
@@ -119,6 +119,30 @@ def blocks(array, bq: int = 64, bk: int = 64) -> MaskSpec:
     bq = _arrays.require_int(bq, "blocks: bq", 1)
     bk = _arrays.require_int(bk, "blocks: bk", 1)
     return _block_mask(_arrays.for_binding(array), bq, bk)
+
+
+_SLICE_TYPES = ("full", "causal", "invcausal", "bicausal")
+
+
+def slices(ranges: Sequence) -> MaskSpec:
+    """MagiAttention's AttnSlice form: a list of (q_begin, q_end, k_begin, k_end, type) with type
+    'full', 'causal' (bottom-right: j <= i + k_end - q_end), 'invcausal' (top-left:
+    j >= i + k_begin - q_begin) or 'bicausal' (both); (i, j) is visible when a slice holds it."""
+    if not isinstance(ranges, (list, tuple)) or not ranges:
+        raise TypeError(f"slices: ranges must be a non-empty list of (q_begin, q_end, k_begin, "
+                        f"k_end, type), not {_arrays.type_name(ranges)}")
+    parts = []
+    for n, r in enumerate(ranges):
+        if not isinstance(r, (list, tuple)) or len(r) != 5:
+            raise ValueError(f"slices[{n}] must be (q_begin, q_end, k_begin, k_end, type)")
+        bounds = [_arrays.require_int(v, f"slices[{n}][{x}]") for x, v in enumerate(r[:4])]
+        kind = r[4]
+        if isinstance(kind, numbers.Integral) and 0 <= int(kind) < 4:
+            kind = _SLICE_TYPES[int(kind)]
+        if kind not in _SLICE_TYPES:
+            raise ValueError(f"slices[{n}] type {kind!r} is not one of {', '.join(_SLICE_TYPES)}")
+        parts.append(",".join(str(b) for b in bounds) + "," + kind)
+    return MaskSpec.parse("slices:" + "|".join(parts))
 
 
 def heads(specs: Sequence) -> MaskSpec:

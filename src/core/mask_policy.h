@@ -27,10 +27,14 @@ struct WindowPolicy {
   int64_t seqlen_k = 0;
 
   POLYHEAD_HD int64_t lo(int64_t i) const {
-    return left < 0 ? 0 : clamp64(i + offset - left, 0, seqlen_k);
+    if (left < 0 || left >= i + offset) return 0;  // no overflow for left near INT64_MAX
+    return clamp64(i + offset - left, 0, seqlen_k);
   }
   POLYHEAD_HD int64_t hi(int64_t i) const {
-    return right < 0 ? seqlen_k : clamp64(i + offset + right + 1, 0, seqlen_k);
+    // A side reaching past the last key is unbounded; comparing first keeps i + right from
+    // overflowing for windows as wide as INT64_MAX.
+    if (right < 0 || right >= seqlen_k - (i + offset)) return seqlen_k;
+    return clamp64(i + offset + right + 1, 0, seqlen_k);
   }
   POLYHEAD_HD bool allowed(int64_t i, int64_t j) const { return j >= lo(i) && j < hi(i); }
 };

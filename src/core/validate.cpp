@@ -39,7 +39,11 @@ Extent check_tensor(const TensorView& t, std::string_view name, int rank, std::s
   POLYHEAD_CHECK(reinterpret_cast<uintptr_t>(t.data) % uintptr_t(esize) == 0, name,
                  " data pointer ", t.data, " is not aligned to its element size ", esize, " (",
                  dtype_name(t.dtype), ")");
-  t.numel();  // throws on overflow
+  int64_t count = 1;
+  for (int d = 0; d < rank; ++d) {
+    POLYHEAD_CHECK(!__builtin_mul_overflow(count, t.shape[d], &count), name, " has ", dims(t),
+                   " elements, a count that overflows int64");
+  }
   // Byte extent: the lowest and highest addressed elements.
   int64_t lo = 0, hi = 0;
   for (int d = 0; d < rank; ++d) {

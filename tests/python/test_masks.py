@@ -237,3 +237,30 @@ class TestBlockMap:
         bm = polyhead.BlockMap.compile(masks.topk(scores, k=2, window=4), 16, 16,
                                        q=randn(rng, (16, 1, 8)), k=randn(rng, (16, 1, 8)))
         np.testing.assert_array_equal(bm.dense(0), topk_oracle(scores, 16, 16, 1, 2, 4)[0])
+
+
+def slice_mask(sq, sk, ranges):
+    """Dense mask of MagiAttention slices: causal is bottom-right, invcausal top-left."""
+    i = np.arange(sq)[:, None]
+    j = np.arange(sk)[None, :]
+    dense = np.zeros((sq, sk), bool)
+    for qb, qe, kb, ke, kind in ranges:
+        inside = (i >= qb) & (i < qe) & (j >= kb) & (j < ke)
+        causal = j <= i + (ke - qe)
+        inv = j >= i + (kb - qb)
+        geometry = {"full": True, "causal": causal, "invcausal": inv, "bicausal": causal & inv}
+        dense |= inside & geometry[kind]
+    return dense
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_slices(rng, backend):
+    sq, sk = 40, 52
+    ranges = [(0, 20, 0, 20, "causal"), (20, 40, 0, 10, "full"), (20, 40, 20, 52, "causal"),
+              (5, 30, 30, 45, "bicausal"), (10, 15, 0, 52, "invcausal")]
+    q, k, v = qkv(rng, b=1, sq=sq, sk=sk, hq=2, hkv=1, dqk=16)
+    mask = masks.slices(ranges)
+    assert masks.parse(str(mask)) == mask
+    run_and_check(q, k, v, mask, slice_mask(sq, sk, ranges), backend)
+    with pytest.raises(ValueError):
+        masks.slices([(0, 1, 0, 1, "sideways")])

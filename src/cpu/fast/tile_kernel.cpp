@@ -363,7 +363,12 @@ void RunTask(const TaskArgs& task, Workspace& ws) {
     }
     float lse;
     float* orow = ob + r * dv_pad;
-    if (mr == neg_inf || (lr == 0.0f && !std::isnan(lr))) {
+    if (std::isnan(lr)) {
+      // A visible NaN score (or an Inf one, whose exp(s - max) is NaN) poisons the row, as in
+      // the reference; the running max may have dropped the NaN, so test the sum.
+      std::fill(orow, orow + dv, std::numeric_limits<float>::quiet_NaN());
+      lse = std::numeric_limits<float>::quiet_NaN();
+    } else if (mr == neg_inf || lr == 0.0f) {
       // No visible key (or none with mass): o = 0, lse = -inf (or the sink).
       std::fill(orow, orow + dv, 0.0f);
       lse = p.sinks ? sink : neg_inf;

@@ -1,0 +1,154 @@
+// Behaviour of the cuda forward beyond the table: streams, large shapes, every mask kind of
+// the engine through the block-map path, and the refusals supports() must give.
+#include <string>
+
+#include "cuda_kernels/fwd_case.h"
+
+namespace polyhead::testing_cuda {
+namespace {
+
+TEST(CudaFwd, RunsOnTheCallersStream) {
+  SKIP_WITHOUT_GPU();
+  cudaStream_t stream = nullptr;
+  CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  FwdCase c;
+  c.sq = c.sk = 777;
+  c.mask = MaskSpec::causal();
+  expect_matches(c, stream);
+  c.force_block_map = true;  // the stream-ordered upload of the block map
+  c.mask = MaskSpec::window(100, 0);
+  expect_matches(c, stream);
+  CUDA_OK(cudaStreamDestroy(stream));
+}
+
+TEST(CudaFwd, LargeCausal) {
+  SKIP_WITHOUT_GPU();
+  FwdCase c;
+  c.sq = c.sk = 2048 + 17;
+  c.hq = 2, c.hkv = 1;
+  c.mask = MaskSpec::causal();
+  expect_matches(c);
+  c.dtype = c.o_dtype = DType::f16;
+  c.dqk = c.dv = 64;
+  c.mask = MaskSpec::window(1024, 0);
+  expect_matches(c);
+}
+
+// Every other mask kind of the engine runs through the compiled block map. Kinds are parsed
+// from their text form so this file builds whatever kinds core has; an unknown kind skips.
+TEST(CudaFwd, GenericMaskKinds) {
+  SKIP_WITHOUT_GPU();
+  const char* specs[] = {"na:grid=16x16,kernel=5x5", "na:grid=8x8x4,kernel=3x3x3,dilation=2x1x1",
+                         "s2:block=64,local=2,vstride=4",
+                         "heads:causal|window:10,0|none|na:grid=16x16,kernel=7x7",
+                         "window:33,0,sink=4"};
+  int ran = 0;
+  for (const char* text : specs) {
+    MaskSpec m;
+    try {
+      m = MaskSpec::parse(text);
+    } catch (const Error&) {
+      continue;
+    }
+    for (DType t : {DType::bf16, DType::f32}) {
+      FwdCase c;
+      c.dtype = c.o_dtype = t;
+      c.sq = c.sk = 256;
+      c.hq = 4, c.hkv = 2;
+      c.mask = m;
+      c.seed = uint64_t(ran + 10);
+      expect_matches(c);
+    }
+    ++ran;
+  }
+  if (ran == 0) GTEST_SKIP() << "no structured mask kind beyond windows in this build";
+}
+
+// Builds a valid problem on the GPU whose fields a test then breaks.
+struct Refusal {
+  DeviceBuffer q{1 << 20}, k{1 << 20}, v{1 << 20}, o{1 << 20};
+  AttentionProblem p;
+  Refusal(DType t, int64_t dqk, int64_t dv) {
+    const Device gpu{DeviceType::cuda, 0};
+    p.q = TensorView::contiguous(q.ptr, t, {1, 16, 2, dqk}, gpu);
+    p.k = TensorView::contiguous(k.ptr, t, {1, 16, 2, dqk}, gpu);
+    p.v = TensorView::contiguous(v.ptr, t, {1, 16, 2, dv}, gpu);
+    p.o = TensorView::contiguous(o.ptr, t, {1, 16, 2, dv}, gpu);
+  }
+  std::string reason() const {
+    const Status s = supports(p, "cuda");
+    EXPECT_FALSE(s.ok);
+    return s.reason;
+  }
+};
+
+TEST(CudaFwd, RefusesWithReasons) {
+  SKIP_WITHOUT_GPU();
+  {
+    Refusal r(DType::bf16, 80, 80);
+    EXPECT_NE(r.reason().find("head_dim 80 is not supported (64, 96, 128, (192, 128), 256)"),
+              std::string::npos)
+        << r.reason();
+  }
+  {
+    Refusal r(DType::bf16, 128, 64);
+    EXPECT_NE(r.reason().find("(128, 64)"), std::string::npos) << r.reason();
+  }
+  {
+    Refusal r(DType::f64, 64, 64);
+    EXPECT_NE(r.reason().find("f64"), std::string::npos) << r.reason();
+  }
+  {
+    Refusal r(DType::f16, 64, 64);
+    r.p.o.dtype = DType::bf16;
+    EXPECT_NE(r.reason().find("o dtype bf16"), std::string::npos) << r.reason();
+  }
+  {
+    Refusal r(DType::bf16, 64, 64);  // head dim with stride 2: a view of every other element
+    r.p.q = TensorView::strided(r.q.ptr, DType::bf16, {1, 16, 2, 64}, {4096, 256, 128, 2},
+                                r.p.q.device);
+    EXPECT_NE(r.reason().find("contiguous"), std::string::npos) << r.reason();
+  }
+  {
+    Refusal r(DType::bf16, 64, 64);  // token stride of 130 elements: rows not 16-byte aligned
+    r.p.k =
+        TensorView::strided(r.k.ptr, DType::bf16, {1, 16, 2, 64}, {2080, 130, 64, 1}, r.p.k.device);
+    EXPECT_NE(r.reason().find("16-byte"), std::string::npos) << r.reason();
+  }
+  {
+    Refusal r(DType::bf16, 64, 64);
+    r.p.q.device = {};  // host memory
+    r.p.k.device = r.p.v.device = r.p.o.device = {};
+    std::vector<uint16_t> h(4 * 16 * 2 * 64);
+    r.p.q.data = r.p.k.data = h.data();
+    std::vector<uint16_t> ho(16 * 2 * 64);
+    r.p.o.data = ho.data();
+    EXPECT_NE(r.reason().find("GPU memory"), std::string::npos) << r.reason();
+  }
+  try {
+    Refusal r(DType::bf16, 64, 64);
+    r.p.mask = MaskSpec::parse("longheads:chunk=4,k=3");
+    EXPECT_NE(r.reason().find("selects keys from q and k"), std::string::npos) << r.reason();
+  } catch (const Error&) {
+    // this build has no data-dependent kinds
+  }
+}
+
+TEST(CudaFwd, RefusalLeavesOutputsUntouched) {
+  SKIP_WITHOUT_GPU();
+  Refusal r(DType::bf16, 80, 80);
+  CUDA_OK(cudaMemset(r.o.ptr, 0x3c, 4096));
+  EXPECT_THROW(attention(r.p, {.backend = "cuda"}), Error);
+  std::vector<unsigned char> back(4096);
+  CUDA_OK(cudaMemcpy(back.data(), r.o.ptr, back.size(), cudaMemcpyDeviceToHost));
+  for (unsigned char b : back) ASSERT_EQ(b, 0x3c);
+}
+
+TEST(CudaFwd, AutoPicksCudaForGpuTensors) {
+  SKIP_WITHOUT_GPU();
+  Refusal r(DType::bf16, 128, 128);
+  EXPECT_EQ(choose_backend(r.p), "cuda");
+}
+
+}  // namespace
+}  // namespace polyhead::testing_cuda

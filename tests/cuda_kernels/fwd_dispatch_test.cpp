@@ -1,0 +1,144 @@
+// Every configuration of the forward dispatch table against the fp64 reference: each dtype x
+// head-dim pair with every feature (masks of both alignments, softcap, ALiBi, sinks, GQA,
+// varlen with device and host offsets, fp32 output, strided views, the block-map path), on
+// sizes the tiles do not divide.
+#include <tuple>
+
+#include "cuda_kernels/fwd_case.h"
+
+namespace polyhead::testing_cuda {
+namespace {
+
+struct HeadDims {
+  int64_t dqk, dv;
+};
+constexpr HeadDims kHeadDims[] = {{64, 64}, {96, 96}, {128, 128}, {192, 128}, {256, 256}};
+constexpr DType kDtypes[] = {DType::bf16, DType::f16, DType::f32};
+
+class FwdTable : public ::testing::TestWithParam<std::tuple<DType, int>> {
+ protected:
+  FwdCase base() const {
+    FwdCase c;
+    c.dtype = c.o_dtype = std::get<0>(GetParam());
+    c.dqk = kHeadDims[std::get<1>(GetParam())].dqk;
+    c.dv = kHeadDims[std::get<1>(GetParam())].dv;
+    c.seed = uint64_t(std::get<1>(GetParam())) * 100 + uint64_t(c.dtype);
+    return c;
+  }
+  // Skips configurations trimmed out of this build by POLYHEAD_CUDA_HEADDIMS/DTYPES.
+  bool compiled() const {
+    for (const std::string& line : cuda::fwd_configurations()) {
+      const FwdCase c = base();
+      const std::string dims =
+          c.dqk == c.dv ? std::to_string(c.dqk)
+                        : "(" + std::to_string(c.dqk) + ", " + std::to_string(c.dv) + ")";
+      if (line.rfind(std::string(dtype_name(c.dtype)) + " ", 0) == 0 &&
+          line.find(dims) != std::string::npos) {
+        return true;
+      }
+    }
+    return false;
+  }
+};
+
+#define SKIP_UNLESS_COMPILED() \
+  SKIP_WITHOUT_GPU();          \
+  if (!compiled()) GTEST_SKIP() << "not compiled in this build"
+
+TEST_P(FwdTable, DenseAndCausal) {
+  SKIP_UNLESS_COMPILED();
+  FwdCase c = base();
+  expect_matches(c);
+  c.mask = MaskSpec::causal();
+  expect_matches(c);
+  c.mask = MaskSpec::causal(Alignment::top_left);
+  c.sq = 239, c.sk = 113;  // top-left with Sq > Sk: the last rows see every key
+  expect_matches(c);
+  c.sq = 300, c.sk = 77;  // bottom-right with Sq > Sk: the first rows are fully masked
+  c.mask = MaskSpec::causal();
+  expect_matches(c);
+}
+
+TEST_P(FwdTable, SlidingWindow) {
+  SKIP_UNLESS_COMPILED();
+  FwdCase c = base();
+  c.sq = 257, c.sk = 301;
+  c.mask = MaskSpec::window(37, 5);
+  expect_matches(c);
+  c.mask = MaskSpec::window(100, -1, Alignment::top_left);
+  expect_matches(c);
+  c.mask = MaskSpec::window(0, 0);
+  expect_matches(c);
+}
+
+TEST_P(FwdTable, ScoreModsSinksAndOutputs) {
+  SKIP_UNLESS_COMPILED();
+  FwdCase c = base();
+  c.softcap = 5.0f;
+  c.mask = MaskSpec::causal();
+  expect_matches(c);
+  c.softcap = 0.0f;
+  c.alibi = true;
+  c.sinks = true;
+  expect_matches(c);
+  c.alibi = false;
+  c.scale = -0.05f;  // a negative scale reverses the order of scores
+  c.mask = MaskSpec::window(20, 20, Alignment::top_left);
+  c.o_dtype = DType::f32;
+  expect_matches(c);
+  c.scale.reset();
+  c.lse = false;
+  c.hkv = 1;  // MQA
+  c.batch = 3;
+  expect_matches(c);
+}
+
+TEST_P(FwdTable, VarlenAndStrides) {
+  SKIP_UNLESS_COMPILED();
+  FwdCase c = base();
+  c.varlen_q = {1, 0, 200, 129, 7};
+  c.varlen_k = {5, 3, 150, 300, 0};
+  c.mask = MaskSpec::causal();
+  expect_matches(c);
+  c.host_cu_seqlens = true;
+  c.mask = MaskSpec::window(30, 0, Alignment::top_left);
+  c.sinks = true;
+  expect_matches(c);
+  c.varlen_q.clear();
+  c.varlen_k.clear();
+  c.token_pad = 1;  // q, k, v, o are views into tensors with one extra head per token
+  c.mask = MaskSpec::none();
+  expect_matches(c);
+}
+
+TEST_P(FwdTable, BlockMapPath) {
+  SKIP_UNLESS_COMPILED();
+  FwdCase c = base();
+  c.force_block_map = true;
+  c.sq = 250, c.sk = 250;
+  for (const MaskSpec& m :
+       {MaskSpec::none(), MaskSpec::causal(), MaskSpec::window(45, 3, Alignment::top_left),
+        MaskSpec::window(17, 17, Alignment::bottom_right, 9)}) {
+    c.mask = m;
+    expect_matches(c);
+  }
+  c.varlen_q = {70, 0, 190};
+  c.varlen_k = {100, 20, 190};
+  c.host_cu_seqlens = true;
+  c.mask = MaskSpec::window(60, 0);
+  c.alibi = true;
+  expect_matches(c);
+}
+
+std::string name(const ::testing::TestParamInfo<std::tuple<DType, int>>& info) {
+  const HeadDims d = kHeadDims[std::get<1>(info.param)];
+  return std::string(dtype_name(std::get<0>(info.param))) + "_" + std::to_string(d.dqk) + "x" +
+         std::to_string(d.dv);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cuda, FwdTable,
+                         ::testing::Combine(::testing::ValuesIn(kDtypes), ::testing::Range(0, 5)),
+                         name);
+
+}  // namespace
+}  // namespace polyhead::testing_cuda
