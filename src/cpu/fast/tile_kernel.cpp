@@ -95,9 +95,10 @@ void load_strided_row(DF df, const void* base, DType dtype, int64_t off, int64_t
   for (size_t x = 0; x < n; ++x) dst[x] = load_one(base, dtype, off + int64_t(x) * stride);
 }
 
-// st[r][i0 .. i0 + 2N) = sum_x k[r][x] * qt[x][i0 .. i0 + 2N) for r < R.
+// st[r][i0 .. i0 + 2N) = sum_x k[r][x] * qt[x][i0 .. i0 + 2N) for r < R; key r's row starts at
+// k + r * k_stride.
 template <int R>
-HWY_INLINE void score_block(DF df, const float* HWY_RESTRICT k, size_t dqk,
+HWY_INLINE void score_block(DF df, const float* HWY_RESTRICT k, int64_t k_stride, size_t dqk,
                             const float* HWY_RESTRICT qt, size_t m_pad, size_t i0,
                             float* HWY_RESTRICT st) {
   const size_t N = hn::Lanes(df);
@@ -107,7 +108,7 @@ HWY_INLINE void score_block(DF df, const float* HWY_RESTRICT k, size_t dqk,
   for (size_t x = 0; x < dqk; ++x, q += m_pad) {
     const VF b0 = hn::Load(df, q), b1 = hn::Load(df, q + N);
     for (int r = 0; r < R; ++r) {
-      const VF a = hn::Set(df, k[size_t(r) * dqk + x]);
+      const VF a = hn::Set(df, k[r * k_stride + int64_t(x)]);
       acc0[r] = hn::MulAdd(a, b0, acc0[r]);
       acc1[r] = hn::MulAdd(a, b1, acc1[r]);
     }
@@ -118,11 +119,12 @@ HWY_INLINE void score_block(DF df, const float* HWY_RESTRICT k, size_t dqk,
   }
 }
 
-// o[r0 + r][c0 .. c0 + 2N) += sum_{j < cols} p[j][r0 + r] * v[j][c0 .. c0 + 2N) for r < R.
+// o[r0 + r][c0 .. c0 + 2N) += sum_{j < cols} p[j][r0 + r] * v[j][c0 .. c0 + 2N) for r < R; key
+// j's value row starts at v + j * v_stride (not necessarily aligned).
 template <int R>
 HWY_INLINE void value_block(DF df, const float* HWY_RESTRICT p, size_t m_pad, size_t r0,
-                            const float* HWY_RESTRICT v, size_t dv_pad, size_t cols, size_t c0,
-                            float* HWY_RESTRICT o) {
+                            const float* HWY_RESTRICT v, int64_t v_stride, size_t dv_pad,
+                            size_t cols, size_t c0, float* HWY_RESTRICT o) {
   const size_t N = hn::Lanes(df);
   VF acc0[R], acc1[R];
   for (int r = 0; r < R; ++r) {
@@ -131,8 +133,8 @@ HWY_INLINE void value_block(DF df, const float* HWY_RESTRICT p, size_t m_pad, si
   }
   const float* pj = p + r0;
   const float* vj = v + c0;
-  for (size_t j = 0; j < cols; ++j, pj += m_pad, vj += dv_pad) {
-    const VF b0 = hn::Load(df, vj), b1 = hn::Load(df, vj + N);
+  for (size_t j = 0; j < cols; ++j, pj += m_pad, vj += v_stride) {
+    const VF b0 = hn::LoadU(df, vj), b1 = hn::LoadU(df, vj + N);
     for (int r = 0; r < R; ++r) {
       const VF a = hn::Set(df, pj[r]);
       acc0[r] = hn::MulAdd(a, b0, acc0[r]);
@@ -208,8 +210,10 @@ void RunTask(const TaskArgs& task, Workspace& ws) {
   const bool top_left = p.mask.alignment() == Alignment::top_left;
   const int64_t pos_offset = top_left ? 0 : seq.seqlen_k - seq.seqlen_q;  // pos(i) = i + offset
 
-  float* qt = ws.get(Workspace::kQt, dqk * m_pad);                  // [Dqk][m_pad], scaled
-  float* kb = ws.get(Workspace::kK, size_t(kBlockN) * dqk);         // [kBlockN][Dqk]
+  float* qt = ws.get(Workspace::kQt, dqk * m_pad);           // [Dqk][m_pad], scaled
+  float* kb = ws.get(Workspace::kK, size_t(kBlockN) * dqk);  // [kBlockN][Dqk]
+  const bool k_direct = p.k.dtype == DType::f32 && p.k.stride[3] == 1;
+  const bool v_direct = p.v.dtype == DType::f32 && p.v.stride[3] == 1 && dv == dv_pad;
   float* vb = ws.get(Workspace::kV, size_t(kBlockN) * dv_pad);      // [kBlockN][dv_pad]
   float* st = ws.get(Workspace::kScores, size_t(kBlockN) * m_pad);  // S^T, then P^T
   float* ob = ws.get(Workspace::kOut, m_pad * dv_pad);              // [m_pad][dv_pad]
@@ -242,26 +246,52 @@ void RunTask(const TaskArgs& task, Workspace& ws) {
     const int64_t j_begin = tile.index * kBlockN;
     const size_t cols = size_t(std::min(kBlockN, seq.seqlen_k - j_begin));
 
-    // K and V rows as fp32; V padded with zero columns to dv_pad.
+    // K and V rows as fp32, read in place when they already are (fp32 with a contiguous head
+    // dim, and for V a head dim the vector pairs divide), else converted into the workspace
+    // (V padded with zero columns to dv_pad).
+    const int64_t key0 = seq.k_start + j_begin;
+    const float* kt = kb;
+    int64_t k_stride = int64_t(dqk);
+    if (k_direct) {
+      kt = static_cast<const float*>(p.k.data) + seq.batch * p.k.stride[0] + key0 * p.k.stride[1] +
+           hk * p.k.stride[2];
+      k_stride = p.k.stride[1];
+    } else {
+      for (size_t j = 0; j < cols; ++j) {
+        const int64_t koff =
+            seq.batch * p.k.stride[0] + (key0 + int64_t(j)) * p.k.stride[1] + hk * p.k.stride[2];
+        load_strided_row(df, p.k.data, p.k.dtype, koff, p.k.stride[3], dqk, kb + j * dqk);
+      }
+    }
+    const float* vt = vb;
+    int64_t v_stride = int64_t(dv_pad);
+    if (v_direct) {
+      vt = static_cast<const float*>(p.v.data) + seq.batch * p.v.stride[0] + key0 * p.v.stride[1] +
+           hk * p.v.stride[2];
+      v_stride = p.v.stride[1];
+    } else {
+      for (size_t j = 0; j < cols; ++j) {
+        const int64_t voff =
+            seq.batch * p.v.stride[0] + (key0 + int64_t(j)) * p.v.stride[1] + hk * p.v.stride[2];
+        float* vrow = vb + j * dv_pad;
+        load_strided_row(df, p.v.data, p.v.dtype, voff, p.v.stride[3], dv, vrow);
+        std::fill(vrow + dv, vrow + dv_pad, 0.0f);
+      }
+    }
     bool v_finite = true;
-    for (size_t j = 0; j < cols; ++j) {
-      const int64_t key = seq.k_start + j_begin + int64_t(j);
-      const int64_t koff = seq.batch * p.k.stride[0] + key * p.k.stride[1] + hk * p.k.stride[2];
-      load_strided_row(df, p.k.data, p.k.dtype, koff, p.k.stride[3], dqk, kb + j * dqk);
-      const int64_t voff = seq.batch * p.v.stride[0] + key * p.v.stride[1] + hk * p.v.stride[2];
-      float* vrow = vb + j * dv_pad;
-      load_strided_row(df, p.v.data, p.v.dtype, voff, p.v.stride[3], dv, vrow);
-      std::fill(vrow + dv, vrow + dv_pad, 0.0f);
-      if (!tile.full) {
-        for (size_t c = 0; c < dv; ++c) v_finite &= std::isfinite(vrow[c]);
+    if (!tile.full) {
+      for (size_t j = 0; j < cols; ++j) {
+        for (size_t c = 0; c < dv; ++c)
+          v_finite &= std::isfinite(vt[int64_t(j) * v_stride + int64_t(c)]);
       }
     }
 
     // S^T[j][i] = sum_x k[j][x] * (scale * q[i][x]).
     for (size_t i0 = 0; i0 < m_act; i0 += 2 * N) {
       for (size_t j0 = 0; j0 < cols; j0 += kRegRows) {
-        with_rows<ScoreBlock>(std::min<size_t>(kRegRows, cols - j0), df, kb + j0 * dqk, dqk, qt,
-                              m_pad, i0, st + j0 * m_pad);
+        with_rows<ScoreBlock>(std::min<size_t>(kRegRows, cols - j0), df,
+                              kt + int64_t(j0) * k_stride, k_stride, dqk, qt, m_pad, i0,
+                              st + j0 * m_pad);
       }
     }
 
@@ -334,8 +364,8 @@ void RunTask(const TaskArgs& task, Workspace& ws) {
     if (tile.full || v_finite) {
       for (size_t c0 = 0; c0 < dv_pad; c0 += 2 * N) {
         for (size_t r0 = 0; r0 < rows; r0 += kRegRows) {
-          with_rows<ValueBlock>(std::min<size_t>(kRegRows, rows - r0), df, st, m_pad, r0, vb,
-                                dv_pad, cols, c0, ob);
+          with_rows<ValueBlock>(std::min<size_t>(kRegRows, rows - r0), df, st, m_pad, r0, vt,
+                                v_stride, dv_pad, cols, c0, ob);
         }
       }
     } else {
@@ -344,7 +374,8 @@ void RunTask(const TaskArgs& task, Workspace& ws) {
         for (size_t j = 0; j < cols; ++j) {
           if (!mr[j]) continue;
           const float w = st[j * m_pad + r];
-          for (size_t c = 0; c < dv; ++c) ob[r * dv_pad + c] += w * vb[j * dv_pad + c];
+          for (size_t c = 0; c < dv; ++c)
+            ob[r * dv_pad + c] += w * vt[int64_t(j) * v_stride + int64_t(c)];
         }
       }
     }
