@@ -15,6 +15,16 @@ struct KeyInterval {
   int64_t begin = 0, end = 0;  // keys [begin, end)
 };
 
+// Appends keys [b, e) to the sorted intervals `out`, merging with the last one when they touch.
+inline void append_interval(std::vector<KeyInterval>& out, int64_t b, int64_t e) {
+  if (b >= e) return;
+  if (!out.empty() && out.back().end >= b) {
+    if (e > out.back().end) out.back().end = e;
+  } else {
+    out.push_back({b, e});
+  }
+}
+
 class MaskRule {
  public:
   explicit MaskRule(const MaskGeometry& geometry) : geometry_(geometry) {}

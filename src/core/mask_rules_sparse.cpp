@@ -10,16 +10,6 @@
 namespace polyhead::detail {
 namespace {
 
-// Appends [b, e) to sorted `out`, merging with the last interval when they touch.
-void append(std::vector<KeyInterval>& out, int64_t b, int64_t e) {
-  if (b >= e) return;
-  if (!out.empty() && out.back().end >= b) {
-    out.back().end = std::max(out.back().end, e);
-  } else {
-    out.push_back({b, e});
-  }
-}
-
 class NeighborhoodRule final : public MaskRule {
  public:
   NeighborhoodRule(const MaskGeometry& g, const NeighborhoodMask& m) : MaskRule(g) {
@@ -47,10 +37,10 @@ class NeighborhoodRule final : public MaskRule {
       for (int d = 0; d < r - 1; ++d) base = (base + y[d]) * pol_.dim[d + 1].len;
       const int64_t step = pol_.dim[r - 1].dilation;
       if (step == 1) {
-        append(out, base + first[r - 1], base + last[r - 1] + 1);
+        append_interval(out, base + first[r - 1], base + last[r - 1] + 1);
       } else {
         for (int64_t x = first[r - 1]; x <= last[r - 1]; x += step)
-          append(out, base + x, base + x + 1);
+          append_interval(out, base + x, base + x + 1);
       }
       int d = r - 2;
       for (; d >= 0; --d) {
@@ -95,14 +85,14 @@ class StridedRule final : public MaskRule {
     const int64_t pos = i + p.pos_offset;
     if (pos < 0) return;
     const int64_t end = std::min(pos + 1, geometry_.seqlen_k);
-    if (p.dense) return append(out, 0, end);
+    if (p.dense) return append_interval(out, 0, end);
     const int64_t local_lo = std::max<int64_t>(0, pos / p.block - p.local + 1);
     // Vertical blocks: kb = -(group * step + offset) mod vstride, then every vstride blocks.
     const int64_t shift = (p.group * p.step + p.offset) % p.vstride;
     for (int64_t kb = (p.vstride - shift) % p.vstride; kb < local_lo; kb += p.vstride) {
-      append(out, kb * p.block, (kb + 1) * p.block);
+      append_interval(out, kb * p.block, (kb + 1) * p.block);
     }
-    append(out, local_lo * p.block, end);
+    append_interval(out, local_lo * p.block, end);
   }
   int64_t row_group(int64_t h) const override { return homo_ ? 0 : kv_head(h); }
 
@@ -122,7 +112,8 @@ class BlockRule final : public MaskRule {
     out.clear();
     const int64_t qb = i / m_.block_q, sk = geometry_.seqlen_k;
     for (int64_t kb = 0; kb * m_.block_k < sk; ++kb) {
-      if (bit(h, qb, kb)) append(out, kb * m_.block_k, std::min(sk, (kb + 1) * m_.block_k));
+      if (bit(h, qb, kb))
+        append_interval(out, kb * m_.block_k, std::min(sk, (kb + 1) * m_.block_k));
     }
   }
   int64_t row_group(int64_t h) const override { return m_.bits.view.shape[0] == 1 ? 0 : h; }

@@ -13,15 +13,6 @@
 namespace polyhead::detail {
 namespace {
 
-void append(std::vector<KeyInterval>& out, int64_t b, int64_t e) {
-  if (b >= e) return;
-  if (!out.empty() && out.back().end >= b) {
-    out.back().end = std::max(out.back().end, e);
-  } else {
-    out.push_back({b, e});
-  }
-}
-
 // One row of a [S, H, D] view as fp32.
 void load_vec(const TensorView& t, int64_t s, int64_t h, float* out) {
   const int64_t base = s * t.stride[0] + h * t.stride[1];
@@ -73,9 +64,9 @@ class SelectionRule : public MaskRule {
     const Row& r = rows_[size_t(index(h, i))];
     for (int64_t t = r.begin; t < r.end; ++t) {
       const int64_t u = items_[size_t(t)];
-      append(out, u * unit_, std::min(end, std::min((u + 1) * unit_, r.tail)));
+      append_interval(out, u * unit_, std::min(end, std::min((u + 1) * unit_, r.tail)));
     }
-    append(out, std::max<int64_t>(r.tail, 0), end);
+    append_interval(out, std::max<int64_t>(r.tail, 0), end);
   }
 
  protected:
