@@ -4,39 +4,14 @@
 #include <cmath>
 #include <functional>
 #include <numeric>
+#include <thread>
 
 #include "args.h"
 #include "polyhead/mask.h"
+#include "rng.h"
 
 namespace polyhead::cli {
 namespace {
-
-// SplitMix64's finalizer: a bijective scramble of 64 bits.
-uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-// SplitMix64: tiny, and the same sequence on every platform (std distributions are not).
-// Streams are seeded through mix64 so that nearby seeds do not give shifted copies.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : state_(mix64(seed ^ 0x5eed0f1a77e47105ull)) {}
-  Rng(uint64_t seed, uint64_t stream) : Rng(mix64(seed) ^ mix64(~stream)) {}
-  uint64_t next() { return mix64(state_ += 0x9e3779b97f4a7c15ull); }
-  int64_t below(int64_t n) { return int64_t(next() % uint64_t(n)); }
-  bool chance(int64_t one_in) { return below(one_in) == 0; }
-  // Uniform in [-1, 1).
-  double symmetric() { return double(next() >> 11) * 0x1.0p-52 - 1.0; }
-  template <typename T, size_t N>
-  T pick(const T (&options)[N]) {
-    return options[below(int64_t(N))];
-  }
-
- private:
-  uint64_t state_;
-};
 
 // Sizes that no tile divides, plus tile multiples and their neighbours.
 constexpr int64_t kSizes[] = {1, 7, 37, 63, 64, 65, 113, 128, 239, 1023};
@@ -208,21 +183,103 @@ CaseSpec random_case(uint64_t seed, int index) {
   return c;
 }
 
-CaseSpec bench_case(std::string name, DType dtype, int64_t batch, int64_t seqlen, int64_t hq,
-                    int64_t hkv, int64_t dim, std::string mask) {
-  CaseSpec c;
-  c.name = std::move(name);
-  c.dtype = dtype;
-  c.batch = batch;
-  c.seqlen_q = c.seqlen_k = seqlen;
-  c.heads_q = hq;
-  c.heads_kv = hkv;
-  c.head_dim_qk = c.head_dim_v = dim;
-  c.mask = std::move(mask);
-  return c;
+// Unit-variance uniform values in [-sqrt(3), sqrt(3)), rounded to the tensor's dtype. Chunks of
+// 2^16 elements draw from their own stream, so that large tensors fill on several threads and
+// the values do not depend on the thread count.
+void fill_uniform(HostTensor& t, uint64_t seed) {
+  constexpr int64_t kChunk = int64_t(1) << 16;
+  const int64_t n = t.numel(), chunks = (n + kChunk - 1) / kChunk;
+  const auto work = [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      Rng rng(seed, uint64_t(c));
+      const int64_t end = std::min(n, (c + 1) * kChunk);
+      for (int64_t i = c * kChunk; i < end; ++i) {
+        const float x = float(1.7320508075688772 * rng.symmetric());
+        switch (t.dtype()) {
+          case DType::bf16:
+            static_cast<uint16_t*>(t.data())[i] = float_to_bf16(x);
+            break;
+          case DType::f16:
+            static_cast<uint16_t*>(t.data())[i] = float_to_half(x);
+            break;
+          default:
+            t.set(i, x);
+        }
+      }
+    }
+  };
+  const int64_t threads =
+      std::clamp<int64_t>(chunks / 64, 1, std::max(1u, std::thread::hardware_concurrency()));
+  if (threads == 1) {
+    work(0, chunks);
+    return;
+  }
+  std::vector<std::thread> pool;
+  for (int64_t w = 0; w < threads; ++w) {
+    pool.emplace_back(work, chunks * w / threads, chunks * (w + 1) / threads);
+  }
+  for (std::thread& th : pool) th.join();
+}
+
+// Block bits [rows, nq, nk] of a benchmark block pattern, drawn per kv head from the pattern's
+// seed (so that one pattern gives the same mask at every head dim and dtype).
+void draw_block_pattern(const CaseSpec& spec, HostTensor& bits) {
+  const BlockPattern& bp = spec.block_pattern;
+  const int64_t rows = bits.shape()[0], nq = bits.shape()[1], nk = bits.shape()[2];
+  const int64_t group = rows == 1 ? 1 : std::max<int64_t>(1, spec.heads_q / spec.heads_kv);
+  uint8_t* out = static_cast<uint8_t*>(bits.data());
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t g = r / group;
+    if (r % group != 0) {  // query heads of one kv head share its pattern
+      std::copy_n(out + (r - 1) * nq * nk, nq * nk, out + r * nq * nk);
+      continue;
+    }
+    Rng rng(bp.seed, uint64_t(g));
+    std::vector<int64_t> bucket;
+    if (bp.kind == BlockPattern::Kind::hash_sparse) {
+      for (int64_t b = 0; b < std::max(nq, nk); ++b) bucket.push_back(rng.below(bp.buckets));
+    }
+    const auto threshold = uint64_t(std::clamp(bp.keep, 0.0, 1.0) * 0x1.0p53);
+    for (int64_t qb = 0; qb < nq; ++qb) {
+      for (int64_t kb = 0; kb < nk; ++kb) {
+        bool on = false;
+        switch (bp.kind) {
+          case BlockPattern::Kind::random:
+            on = (rng.next() >> 11) < threshold;
+            break;
+          case BlockPattern::Kind::qk_sparse:
+            on = kb == qb || (kb < qb && (rng.next() >> 11) < threshold);
+            break;
+          case BlockPattern::Kind::hash_sparse:
+            on = kb == qb || (kb < qb && bucket[size_t(kb)] == bucket[size_t(qb)]);
+            break;
+        }
+        out[(r * nq + qb) * nk + kb] = on ? 1 : 0;
+      }
+    }
+  }
 }
 
 }  // namespace
+
+std::string_view op_name(Op op) {
+  switch (op) {
+    case Op::fwd:
+      return "fwd";
+    case Op::bwd:
+      return "bwd";
+    case Op::decode:
+      return "decode";
+  }
+  return "?";
+}
+
+int64_t CaseSpec::tensor_bytes() const {
+  const int64_t b = tensor_batch(), e = dtype_size(dtype);
+  return b * (total_q() * heads_q * head_dim_qk * e + total_k() * heads_kv * head_dim_qk * e +
+              total_k() * heads_kv * head_dim_v * e + total_q() * heads_q * head_dim_v * 4 +
+              heads_q * total_q() * 4);
+}
 
 int64_t CaseSpec::total_q() const {
   return varlen() ? std::accumulate(seqlens_q.begin(), seqlens_q.end(), int64_t(0)) : seqlen_q;
@@ -252,7 +309,10 @@ std::string CaseSpec::shape_text() const {
   // Appends, not "B" + std::to_string(...): GCC 12 warns falsely (-Wrestrict) on the latter.
   std::string s = "B";
   s += std::to_string(batch);
-  if (varlen()) {
+  if (varlen() && seqlens_q.size() > 3) {  // a packed batch of many documents
+    s += " varlen " + std::to_string(seqlens_q.size()) + " seqs, " + std::to_string(total_q()) +
+         (seqlens_q == seqlens_k ? "" : "/" + std::to_string(total_k())) + " tokens";
+  } else if (varlen()) {
     s += " varlen q[" + list(seqlens_q) + "] k[" + list(seqlens_k) + "]";
   } else {
     s += " Sq" + std::to_string(seqlen_q) + " Sk" + std::to_string(seqlen_k);
@@ -279,50 +339,7 @@ std::vector<CaseSpec> check_cases(uint64_t seed, int count) {
   return cases;
 }
 
-std::vector<CaseSpec> bench_cases(std::string_view preset) {
-  constexpr DType f32 = DType::f32, f16 = DType::f16, bf16 = DType::bf16;
-  std::vector<CaseSpec> cases;
-  if (preset == "quick") {
-    cases.push_back(bench_case("fp32-dense-s1024-d128", f32, 1, 1024, 4, 4, 128, "none"));
-    cases.push_back(bench_case("fp32-causal-s1024-d128", f32, 1, 1024, 4, 4, 128, "causal"));
-    cases.back().baseline = "fp32-dense-s1024-d128";
-    cases.back().expected_time_ratio = 0.5;
-    cases.push_back(bench_case("bf16-dense-s1024-d128", bf16, 1, 1024, 4, 4, 128, "none"));
-    return cases;
-  }
-  // The target case: fp32 dense forward, S = 2048, D = 128; its causal twin should take half.
-  cases.push_back(bench_case("fp32-dense-s2048-d128", f32, 1, 2048, 4, 4, 128, "none"));
-  cases.back().min_ceiling_ratio = 0.6;
-  cases.push_back(bench_case("fp32-causal-s2048-d128", f32, 1, 2048, 4, 4, 128, "causal"));
-  cases.back().baseline = "fp32-dense-s2048-d128";
-  cases.back().expected_time_ratio = 0.5;
-  cases.push_back(bench_case("bf16-dense-s2048-d128", bf16, 1, 2048, 4, 4, 128, "none"));
-  cases.push_back(bench_case("fp16-causal-s2048-d128", f16, 1, 2048, 4, 4, 128, "causal"));
-  cases.push_back(bench_case("fp32-gqa8:2-causal-s2048-d128", f32, 1, 2048, 8, 2, 128, "causal"));
-  // Mistral-style sliding window: each query sees itself and the 255 keys before it.
-  cases.push_back(bench_case("fp32-window255-s8192-d128", f32, 1, 8192, 4, 4, 128, "window:255,0"));
-  // Small problems: inputs fit in cache, so timing rotates between input sets.
-  cases.push_back(bench_case("fp32-dense-b16-s128-d64", f32, 16, 128, 8, 8, 64, "none"));
-  cases.push_back(bench_case("fp32-decode-b2-sk4096-gqa32:8", f32, 2, 4096, 32, 8, 128, "none"));
-  cases.back().seqlen_q = 1;
-  if (preset == "full") {
-    cases.push_back(bench_case("fp32-dense-s8192-d128", f32, 1, 8192, 8, 8, 128, "none"));
-    cases.push_back(bench_case("fp32-causal-s8192-d128", f32, 1, 8192, 8, 8, 128, "causal"));
-    cases.back().baseline = "fp32-dense-s8192-d128";
-    cases.back().expected_time_ratio = 0.5;
-    cases.push_back(bench_case("fp32-dense-s4096-d64", f32, 1, 4096, 8, 8, 64, "none"));
-    cases.push_back(bench_case("fp32-dense-s4096-d256", f32, 1, 4096, 4, 4, 256, "none"));
-    cases.push_back(bench_case("bf16-causal-s8192-d128", bf16, 1, 8192, 8, 8, 128, "causal"));
-    // Peak memory: O(tile) workspace means q, k, v, o dominate (target < 2x their bytes).
-    cases.push_back(
-        bench_case("fp32-mem-causal-s32768-h8-d128", f32, 1, 32768, 8, 8, 128, "causal"));
-    cases.back().memory = true;
-    cases.back().max_peak_ratio = 2.0;
-  }
-  return cases;
-}
-
-CaseData::CaseData(const CaseSpec& spec, uint64_t seed, bool with_f64) : spec_(spec) {
+CaseData::CaseData(const CaseSpec& spec, uint64_t seed, Fill fill) : spec_(spec) {
   Rng rng(seed);
   // Storage order [B, H, S, D] when heads_major, viewed as [B, S, H, D] by layout().
   const auto storage = [&](int64_t heads, int64_t tokens, int64_t dim) {
@@ -331,11 +348,12 @@ CaseData::CaseData(const CaseSpec& spec, uint64_t seed, bool with_f64) : spec_(s
                             : std::vector<int64_t>{b, tokens, heads, dim};
   };
   const auto make = [&](HostTensor& t, HostTensor& t64, std::vector<int64_t> shape) {
+    const uint64_t stream = rng.next();
+    if (fill == Fill::none) return;
     t = HostTensor(spec.dtype, shape);
-    // Unit-variance uniform values, rounded to the dtype; the f64 copy holds the rounded ones.
-    for (int64_t i = 0; i < t.numel(); ++i) t.set(i, 1.7320508075688772 * rng.symmetric());
-    if (!with_f64) return;
-    t64 = HostTensor(DType::f64, shape);
+    fill_uniform(t, stream);
+    if (fill != Fill::values_f64) return;
+    t64 = HostTensor(DType::f64, shape);  // exact copies of the rounded values
     for (int64_t i = 0; i < t.numel(); ++i) t64.set(i, t.get(i));
   };
   make(q_, q64_, storage(spec.heads_q, spec.total_q(), spec.head_dim_qk));
@@ -351,7 +369,14 @@ CaseData::CaseData(const CaseSpec& spec, uint64_t seed, bool with_f64) : spec_(s
     sinks_ = HostTensor(DType::f32, {spec.heads_q});
     for (int64_t h = 0; h < spec.heads_q; ++h) sinks_.set(h, 0.5 + 1.5 * rng.symmetric());
   }
-  if (spec.tensor_mask == CaseSpec::TensorMask::blocks) {
+  if (spec.tensor_mask == CaseSpec::TensorMask::blocks &&
+      (spec.block_pattern.per_head || spec.block_pattern.kind != BlockPattern::Kind::random)) {
+    const int64_t bq = spec.tensor_mask_params[0], bk = spec.tensor_mask_params[1];
+    mask_tensor_ =
+        HostTensor(DType::u8, {spec.block_pattern.per_head ? spec.heads_q : 1,
+                               (spec.seqlen_q + bq - 1) / bq, (spec.seqlen_k + bk - 1) / bk});
+    draw_block_pattern(spec, mask_tensor_);
+  } else if (spec.tensor_mask == CaseSpec::TensorMask::blocks) {
     // [1 or Hq, ceil(Sq / bq), ceil(Sk / bk)], about two blocks in three visible; with varlen
     // the longest sequence sets the extent (shorter ones ignore the trailing blocks).
     const int64_t bq = spec.tensor_mask_params[0], bk = spec.tensor_mask_params[1];
@@ -382,27 +407,38 @@ TensorView CaseData::layout(const HostTensor& t) const {
   return spec_.heads_major ? t.permuted_view({0, 2, 1, 3}) : t.view();
 }
 
-AttentionProblem CaseData::problem(const TensorView& o, const std::optional<TensorView>& lse,
-                                   bool f64) const {
-  AttentionProblem p;
-  p.q = layout(f64 ? q64_ : q_);
-  p.k = layout(f64 ? k64_ : k_);
-  p.v = layout(f64 ? v64_ : v_);
-  p.o = o;
-  p.lse = lse;
+MaskSpec CaseData::mask() const {
   switch (spec_.tensor_mask) {
     case CaseSpec::TensorMask::blocks:
-      p.mask = MaskSpec(BlockMask{MaskTensor{mask_tensor_.view(), nullptr, "random"},
-                                  spec_.tensor_mask_params[0], spec_.tensor_mask_params[1]});
-      break;
+      return MaskSpec(BlockMask{MaskTensor{mask_tensor_.view(), nullptr, "random"},
+                                spec_.tensor_mask_params[0], spec_.tensor_mask_params[1]});
     case CaseSpec::TensorMask::topk:
-      p.mask = MaskSpec(TopKMask{spec_.tensor_mask_params[0], spec_.tensor_mask_params[1],
-                                 MaskTensor{mask_tensor_.view(), nullptr, "random"}});
-      break;
+      return MaskSpec(TopKMask{spec_.tensor_mask_params[0], spec_.tensor_mask_params[1],
+                               MaskTensor{mask_tensor_.view(), nullptr, "random"}});
+    case CaseSpec::TensorMask::slices:
+      return MaskSpec(SliceMask{spec_.slices});
     case CaseSpec::TensorMask::none:
-      p.mask = MaskSpec::parse(spec_.mask);
       break;
   }
+  return MaskSpec::parse(spec_.mask);
+}
+
+AttentionProblem CaseData::problem(const TensorView& o, const std::optional<TensorView>& lse,
+                                   bool f64) const {
+  return problem_on(layout(f64 ? q64_ : q_), layout(f64 ? k64_ : k_), layout(f64 ? v64_ : v_), o,
+                    lse);
+}
+
+AttentionProblem CaseData::problem_on(const TensorView& q, const TensorView& k, const TensorView& v,
+                                      const TensorView& o,
+                                      const std::optional<TensorView>& lse) const {
+  AttentionProblem p;
+  p.q = q;
+  p.k = k;
+  p.v = v;
+  p.o = o;
+  p.lse = lse;
+  p.mask = mask();
   p.scale = spec_.scale;
   p.softcap = spec_.softcap;
   if (spec_.alibi) p.alibi_slopes = alibi_.view();

@@ -22,7 +22,8 @@ commands:
   info     version, backends, CPU and build facts
   attend   run attention on .npy files (q, k, v -> o, lse)
   check    random problems on every backend against the fp64 reference
-  bench    time the cpu backend against an OpenBLAS sgemm ceiling
+  bench    time a benchmark grid (LongCA-bench's masks and the seed papers') on the cpu
+           or cuda backend; 'bench compare' sets results beside the peers' 
 
 Run 'polyhead COMMAND --help' for a command's options.
 options: --help, --version

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <fstream>
 #include <set>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -114,6 +115,41 @@ std::optional<double> load_average() {
   double one_minute = 0.0;
   if (in >> one_minute) return one_minute;
   return std::nullopt;
+}
+
+namespace {
+
+// The value in kB of `key` ("VmHWM:") in a /proc file of "key value kB" lines, in bytes.
+std::optional<int64_t> proc_kb(const char* path, std::string_view key) {
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(key, 0) == 0) {
+      try {
+        return int64_t(std::stoll(line.substr(key.size()))) * 1024;
+      } catch (const std::exception&) {
+        return std::nullopt;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<int64_t> rss_peak_bytes() {
+  return proc_kb("/proc/self/status", "VmHWM:");
+}
+
+bool reset_rss_peak() {
+  std::ofstream out("/proc/self/clear_refs");
+  out << "5";
+  out.flush();
+  return bool(out);
+}
+
+std::optional<int64_t> memory_available_bytes() {
+  return proc_kb("/proc/meminfo", "MemAvailable:");
 }
 
 int64_t peak_rss_bytes() {

@@ -34,4 +34,13 @@ std::optional<double> load_average();
 // Peak resident set size of this process so far (getrusage ru_maxrss), in bytes.
 int64_t peak_rss_bytes();
 
+// The resident set high-water mark (VmHWM of /proc/self/status), which reset_rss_peak() sets
+// back to the current resident set (Linux: "5" written to /proc/self/clear_refs). nullopt /
+// false where the system offers neither.
+std::optional<int64_t> rss_peak_bytes();
+bool reset_rss_peak();
+
+// MemAvailable of /proc/meminfo: what a new allocation can take without swapping.
+std::optional<int64_t> memory_available_bytes();
+
 }  // namespace polyhead::cli
