@@ -3,8 +3,8 @@
 #
 #   OpenMP      CPU threads (required for a fast cpu backend; without it the cpu backend runs
 #               on one thread)
-#   Highway     SIMD with runtime dispatch for the cpu backend (fallback: portable C++ that the
-#               compiler vectorizes for the build machine's baseline ISA)
+#   Highway     SIMD with runtime dispatch for the cpu backend (without it the cpu backend is left
+#               out of the build; the reference backend and the cuda backend remain)
 #   OpenBLAS    sgemm ceiling in `polyhead bench` (fallback: the ceiling is reported as n/a)
 #   GoogleTest  tests (installed package, or the sources in POLYHEAD_GTEST_SOURCE)
 

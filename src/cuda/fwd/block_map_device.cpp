@@ -98,7 +98,7 @@ namespace {
 
 bool parameters_only(const MaskSpec& m) {
   if (m.is_none() || m.get_if<WindowMask>() || m.get_if<NeighborhoodMask>() ||
-      m.get_if<StridedMask>()) {
+      m.get_if<StridedMask>() || m.get_if<SliceMask>()) {
     return true;
   }
   if (const auto* ph = m.get_if<PerHeadMask>()) {
