@@ -45,6 +45,8 @@ grids (bench/grids/*.json, compiled in; bench/grids/README.md gives the format a
             laptop CPU (30-45 s on 2 cores, --verify included)
   cpu-full  default plus S = 8192, D = 64/256 and the peak-memory case (a child process,
             S = 32768); about 3 minutes on 2 cores
+  cpu-sparse  window 1024, NA 1/2/3-D, S2 and a block mask at 16k-32k tokens beside the dense
+            run of the same shape (the sparse targets); about 30 s on 2 cores
   gpu       the LongCA grid on one GPU: S = 4k-32k, D = 128, GQA 64/8, bf16, with head dims
             64/256, MHA, a sparsity sweep, decode and backward; with the peers under 5 minutes
             on one H200 (scripts/gpu-bench)

@@ -21,7 +21,8 @@ struct BenchGrid {
 };
 
 // The built-in presets, in the order `--help` lists them.
-inline constexpr std::string_view kGridPresets[] = {"quick", "default", "cpu-full", "gpu", "full"};
+inline constexpr std::string_view kGridPresets[] = {"quick",      "default", "cpu-full",
+                                                    "cpu-sparse", "gpu",     "full"};
 
 // Expands a grid document into its cases; throws UsageError naming the file and line of what is
 // wrong (unknown keys, patterns or parameters, duplicate case names, misfit patterns).
