@@ -186,9 +186,27 @@ struct ValueBlock {
   }
 };
 
-// exp(x) that keeps NaN (Highway's Exp maps NaN, like -inf, to 0).
+// exp(x) for the softmax, where x = s - max <= 0, -inf (masked) or NaN (kept, as the reference
+// keeps it). exp(x) = 2^n * 2^f with y = x log2(e), n = round(y), |f| <= 1/2, and 2^f from its
+// degree-6 Taylor polynomial (relative error below 1.3e-7, about one fp32 ulp). Results under
+// 2^-126 flush to 0, which the row sum cannot notice. 14 vector ops against Highway's Exp's
+// ~25: the exponentials were 9% of a D = 128 tile's time.
 HWY_INLINE VF exp_nan(DF df, VF x) {
-  return hn::IfThenElse(hn::IsNaN(x), x, hn::Exp(df, x));
+  const hn::RebindToSigned<DF> di;
+  const VF y = hn::Max(hn::Mul(x, hn::Set(df, 1.44269504088896341f)), hn::Set(df, -127.0f));
+  const VF n = hn::Round(y);
+  const VF f = hn::Sub(y, n);
+  VF p = hn::Set(df, 1.5403530393381606e-4f);
+  p = hn::MulAdd(p, f, hn::Set(df, 1.3333558146428443e-3f));
+  p = hn::MulAdd(p, f, hn::Set(df, 9.6181291076284772e-3f));
+  p = hn::MulAdd(p, f, hn::Set(df, 5.5504108664821580e-2f));
+  p = hn::MulAdd(p, f, hn::Set(df, 2.4022650695910071e-1f));
+  p = hn::MulAdd(p, f, hn::Set(df, 6.9314718055994531e-1f));
+  p = hn::MulAdd(p, f, hn::Set(df, 1.0f));
+  // 2^n through the exponent field; n = -127 gives the bit pattern of +0.
+  const auto bits = hn::ShiftLeft<23>(hn::Add(hn::ConvertTo(di, n), hn::Set(di, 127)));
+  const VF e = hn::Mul(p, hn::BitCast(df, bits));
+  return hn::IfThenElse(hn::IsNaN(x), x, e);
 }
 
 void RunTask(const TaskArgs& task, Workspace& ws) {
