@@ -6,7 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 jobs=$(nproc)
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DPOLYHEAD_PYTHON=ON \
-  -DPOLYHEAD_WERROR=ON
-cmake --build build -j "$jobs"
-ctest --test-dir build --output-on-failure -j "$jobs" -LE cuda
+cmake --preset ci
+cmake --build --preset ci -j "$jobs"
+ctest --preset cpu-tests -j "$jobs"
