@@ -6,6 +6,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "device.h"
 #include "host_tensor.h"
 #include "polyhead/attention.h"
 #include "polyhead/mask.h"
@@ -35,7 +36,8 @@ options:
   --cu-seqlens-k FILE
   --dtype T              fp32 | fp16 | bf16: round q, k, v to T and compute in T
                          (default fp16 for float16 files, fp32 otherwise)
-  --backend NAME         auto | reference | cpu | cuda (default auto)
+  --backend NAME         auto | reference | cpu | cuda (default auto; cuda copies the
+                         inputs to GPU 0 and the outputs back)
   --threads N            cpu threads (default: OpenMP's default)
 )";
 
@@ -202,7 +204,14 @@ int cmd_attend(Words words) {
   if (cu_k) p.cu_seqlens_k = cu_k->view();
 
   const std::string backend = options.backend == "auto" ? choose_backend(p) : options.backend;
-  attention(p, options);
+  if (backend_needs_device(backend)) {
+    // The files are on the host; a GPU backend gets device copies and returns o and lse.
+    const DeviceMirror device(p);
+    attention(device.problem(), options);
+    device.copy_outputs_back(p);
+  } else {
+    attention(p, options);
+  }
 
   // Packed (3-D) inputs give packed outputs: o [total, Hq, Dv], lse [Hq, total].
   save_npy(out_path, three_d ? drop_batch(o.view()) : o.view());
