@@ -16,6 +16,9 @@ namespace {
 // Sizes that no tile divides, plus tile multiples and their neighbours.
 constexpr int64_t kSizes[] = {1, 7, 37, 63, 64, 65, 113, 128, 239, 1023};
 constexpr int64_t kHeadDims[] = {1, 8, 16, 40, 64, 80, 128};
+// (Dqk, Dv) pairs GPU kernels are built for: cases with these reach the cuda backend, which
+// refuses the awkward dims above.
+constexpr int64_t kKernelHeadDims[][2] = {{64, 64}, {96, 96}, {128, 128}, {192, 128}, {256, 256}};
 constexpr int64_t kHeads[][2] = {{1, 1}, {4, 4}, {4, 1}, {8, 2}, {6, 3}, {3, 1}};  // (Hq, Hkv)
 constexpr DType kDTypes[] = {DType::f32, DType::f16, DType::bf16};
 
@@ -145,8 +148,8 @@ int64_t work(const CaseSpec& c) {
   return pairs * c.heads_q * (c.head_dim_qk + c.head_dim_v);
 }
 
-CaseSpec random_case(uint64_t seed, int index) {
-  Rng rng(seed, uint64_t(index));
+CaseSpec random_case(uint64_t seed, int index, bool kernel_dims) {
+  Rng rng(seed, uint64_t(index) + (kernel_dims ? 1000003u : 0u));
   constexpr int64_t kWorkBudget = int64_t(3) << 20;
   CaseSpec c;
   do {
@@ -159,8 +162,14 @@ CaseSpec random_case(uint64_t seed, int index) {
     const auto& heads = kHeads[rng.below(std::size(kHeads))];
     c.heads_q = heads[0];
     c.heads_kv = heads[1];
-    c.head_dim_qk = rng.pick(kHeadDims);
-    c.head_dim_v = rng.chance(2) ? c.head_dim_qk : rng.pick(kHeadDims);
+    if (kernel_dims) {
+      const auto& dims = kKernelHeadDims[rng.below(std::size(kKernelHeadDims))];
+      c.head_dim_qk = dims[0];
+      c.head_dim_v = dims[1];
+    } else {
+      c.head_dim_qk = rng.pick(kHeadDims);
+      c.head_dim_v = rng.chance(2) ? c.head_dim_qk : rng.pick(kHeadDims);
+    }
     if (rng.chance(4)) {  // varlen: 1-4 sequences, empty ones included
       const int64_t n = 1 + rng.below(4);
       for (int64_t b = 0; b < n; ++b) {
@@ -335,7 +344,14 @@ std::string CaseSpec::describe() const {
 
 std::vector<CaseSpec> check_cases(uint64_t seed, int count) {
   std::vector<CaseSpec> cases;
-  for (int i = 0; i < count; ++i) cases.push_back(random_case(seed, i));
+  for (int i = 0; i < count; ++i) cases.push_back(random_case(seed, i, false));
+  // A third as many again with the head dims GPU kernels are built for, every mask form among
+  // them, so that a GPU backend is checked on more than the few awkward-dim cases it accepts.
+  for (int i = 0; i < count / 3; ++i) {
+    CaseSpec c = random_case(seed, i + kMaskForms * (i % 3), true);  // every form, every dtype
+    c.name = "#" + std::to_string(count + i);
+    cases.push_back(c);
+  }
   return cases;
 }
 
