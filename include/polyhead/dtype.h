@@ -32,4 +32,8 @@ inline uint16_t float_to_bf16(float f) {
 // The value `f` takes after a round trip through `t` (identity for f32 and f64).
 float round_to(DType t, float f);
 
+// The relative L2 error ||out - ref|| / ||ref|| a backend may show against the fp64 reference for
+// inputs of dtype `t` (DESIGN.md section 6): f16 2e-3, bf16 1.6e-2, otherwise 1e-5.
+double relative_l2_tolerance(DType t);
+
 }  // namespace polyhead

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/backend.h"
+#include "core/mask_rule.h"
 #include "core/problem_access.h"
 #include "polyhead/block_map.h"
 #include "polyhead/error.h"
@@ -74,7 +75,11 @@ int64_t unmasked_pairs(const AttentionProblem& problem) {
                  "unmasked_pairs: cu_seqlens must be host tensors to count pairs");
   int64_t pairs = 0;
   for (const detail::Sequence& seq : detail::sequences(problem, s)) {
-    pairs += detail::compile_mask(problem, s, seq, TileShape{64, 64}).pair_count();
+    // The rule alone: counting pairs needs no tiles (nor the rows a stored block map computes).
+    const MaskInputs in = detail::mask_inputs(problem, seq);
+    pairs += detail::make_rule(problem.mask, {seq.seqlen_q, seq.seqlen_k, s.heads_q, s.heads_kv},
+                               problem.mask.is_dynamic() ? &in : nullptr)
+                 ->pair_count();
   }
   return pairs;
 }

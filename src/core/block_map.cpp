@@ -16,20 +16,16 @@ BlockMap BlockMap::compile(const MaskSpec& spec, const MaskGeometry& geometry, T
   if (!map.rule_->stored()) return map;
 
   // Compute every distinct row group's rows once (heads of one group share them).
-  const int64_t heads = geometry.heads_q, q_tiles = map.q_tiles();
-  std::vector<int64_t> group_id;  // rule group -> dense index
+  const int64_t q_tiles = map.q_tiles();
+  const auto groups = map.rule_->row_groups();
   std::vector<int64_t> first_head;
-  map.group_of_head_.resize(size_t(heads));
-  for (int64_t h = 0; h < heads; ++h) {
-    const int64_t g = map.rule_->row_group(h);
-    int64_t idx = 0;
-    for (; idx < int64_t(group_id.size()) && group_id[size_t(idx)] != g; ++idx) {
+  map.group_of_head_.resize(size_t(geometry.heads_q));
+  for (size_t g = 0; g < groups.size(); ++g) {
+    first_head.push_back(groups[g].first_head);
+    const int64_t id = map.rule_->row_group(groups[g].first_head);
+    for (int64_t h = 0; h < geometry.heads_q; ++h) {
+      if (map.rule_->row_group(h) == id) map.group_of_head_[size_t(h)] = int64_t(g);
     }
-    if (idx == int64_t(group_id.size())) {
-      group_id.push_back(g);
-      first_head.push_back(h);
-    }
-    map.group_of_head_[size_t(h)] = idx;
   }
   const int64_t rows = int64_t(first_head.size()) * q_tiles;
   std::vector<std::vector<KeyTile>> row_tiles(static_cast<size_t>(rows));
@@ -70,29 +66,16 @@ void BlockMap::allowed_row(int64_t head, int64_t i, int64_t j0, int64_t count, u
 namespace {
 // Sums f(head) over query heads, evaluating one head per row group.
 template <typename F>
-int64_t sum_heads(const detail::MaskRule& rule, int64_t heads, F&& f) {
-  std::vector<std::pair<int64_t, int64_t>> groups;  // (group, heads in it)
-  std::vector<int64_t> first;
-  for (int64_t h = 0; h < heads; ++h) {
-    const int64_t g = rule.row_group(h);
-    size_t idx = 0;
-    for (; idx < groups.size() && groups[idx].first != g; ++idx) {
-    }
-    if (idx == groups.size()) {
-      groups.push_back({g, 0});
-      first.push_back(h);
-    }
-    ++groups[idx].second;
-  }
+int64_t sum_heads(const detail::MaskRule& rule, F&& f) {
   int64_t total = 0;
-  for (size_t idx = 0; idx < groups.size(); ++idx) total += groups[idx].second * f(first[idx]);
+  for (const auto& g : rule.row_groups()) total += g.heads * f(g.first_head);
   return total;
 }
 }  // namespace
 
 int64_t BlockMap::visited_tiles() const {
   std::vector<KeyTile> tiles;
-  return sum_heads(*rule_, geometry_.heads_q, [&](int64_t h) {
+  return sum_heads(*rule_, [&](int64_t h) {
     int64_t n = 0;
     for (int64_t qt = 0; qt < q_tiles(); ++qt) {
       row(h, qt, tiles);
@@ -104,7 +87,7 @@ int64_t BlockMap::visited_tiles() const {
 
 int64_t BlockMap::full_tiles() const {
   std::vector<KeyTile> tiles;
-  return sum_heads(*rule_, geometry_.heads_q, [&](int64_t h) {
+  return sum_heads(*rule_, [&](int64_t h) {
     int64_t n = 0;
     for (int64_t qt = 0; qt < q_tiles(); ++qt) {
       row(h, qt, tiles);
@@ -115,11 +98,7 @@ int64_t BlockMap::full_tiles() const {
 }
 
 int64_t BlockMap::pair_count() const {
-  return sum_heads(*rule_, geometry_.heads_q, [&](int64_t h) {
-    int64_t n = 0;
-    for (int64_t i = 0; i < geometry_.seqlen_q; ++i) n += rule_->row_pairs(h, i);
-    return n;
-  });
+  return rule_->pair_count();
 }
 
 }  // namespace polyhead

@@ -95,6 +95,17 @@ uint16_t float_to_half(float f) {
   return uint16_t(sign | (r >> 13));
 }
 
+double relative_l2_tolerance(DType t) {
+  switch (t) {
+    case DType::f16:
+      return 2e-3;
+    case DType::bf16:
+      return 1.6e-2;
+    default:
+      return 1e-5;
+  }
+}
+
 float round_to(DType t, float f) {
   switch (t) {
     case DType::f16:

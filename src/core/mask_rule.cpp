@@ -50,6 +50,32 @@ int64_t MaskRule::row_pairs(int64_t head, int64_t i) const {
   return n;
 }
 
+std::vector<MaskRule::RowGroup> MaskRule::row_groups() const {
+  std::vector<RowGroup> groups;
+  std::vector<int64_t> ids;
+  for (int64_t h = 0; h < geometry_.heads_q; ++h) {
+    const int64_t id = row_group(h);
+    const auto it = std::find(ids.begin(), ids.end(), id);
+    if (it == ids.end()) {
+      ids.push_back(id);
+      groups.push_back({h, 1});
+    } else {
+      ++groups[size_t(it - ids.begin())].heads;
+    }
+  }
+  return groups;
+}
+
+int64_t MaskRule::pair_count() const {
+  int64_t total = 0;
+  for (const RowGroup& g : row_groups()) {
+    int64_t n = 0;
+    for (int64_t i = 0; i < geometry_.seqlen_q; ++i) n += row_pairs(g.first_head, i);
+    total += g.heads * n;
+  }
+  return total;
+}
+
 namespace {
 
 class NoMaskRule final : public MaskRule {

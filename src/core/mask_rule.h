@@ -45,6 +45,14 @@ class MaskRule {
   // Heads with the same row group have identical rows: 0 for every head when the mask does
   // not depend on the head, the kv head for per-kv-head masks, the head for per-head masks.
   virtual int64_t row_group(int64_t /*head*/) const { return 0; }
+  // The distinct row groups of heads [0, heads_q): the first head of each and how many heads
+  // share its rows.
+  struct RowGroup {
+    int64_t first_head = 0, heads = 0;
+  };
+  std::vector<RowGroup> row_groups() const;
+  // Exact number of visible (head, i, j) triples, one head evaluated per row group.
+  int64_t pair_count() const;
   // Whether BlockMap should compute every row once and store it (kinds whose key_tiles costs
   // more than the tiles it returns); structured masks answer rows by formula instead.
   virtual bool stored() const { return true; }

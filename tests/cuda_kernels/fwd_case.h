@@ -111,7 +111,7 @@ struct HostTensor {
 };
 
 inline double tolerance(DType t) {
-  return t == DType::f32 ? 1e-5 : t == DType::f16 ? 2e-3 : 1.6e-2;
+  return relative_l2_tolerance(t);
 }
 
 struct CompareResult {

@@ -7,14 +7,7 @@
 namespace polyhead::testing {
 
 double design_tolerance(DType t) {
-  switch (t) {
-    case DType::f16:
-      return 2e-3;
-    case DType::bf16:
-      return 1.6e-2;
-    default:
-      return 1e-5;
-  }
+  return relative_l2_tolerance(t);
 }
 
 Tolerance tolerance(std::string_view backend, const Case& c) {

@@ -65,7 +65,8 @@ void count_case(const CaseSpec& spec, const CaseData& data, BenchResult& r);
 // set would sit in cache.
 BenchResult time_case(const CaseSpec& spec, const BenchSettings& settings);
 
-// GPU timing (bench_cuda.cpp; a stub without POLYHEAD_CUDA): inputs copied to the device, CUDA
+// GPU timing (bench_cuda.cpp; without POLYHEAD_CUDA, bench_nocuda.cpp records every case as
+// unsupported with the reason): inputs copied to the device, CUDA
 // events around each call after a 512 MiB memset that flushes L2.
 BenchResult time_case_cuda(const CaseSpec& spec, const BenchSettings& settings);
 // "NVIDIA H200 (sm_90, 139.8 GiB)", or empty without a usable GPU.

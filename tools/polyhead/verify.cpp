@@ -15,14 +15,7 @@
 namespace polyhead::cli {
 
 double tolerance(DType t) {
-  switch (t) {
-    case DType::f16:
-      return 2e-3;
-    case DType::bf16:
-      return 1.6e-2;
-    default:
-      return 1e-5;
-  }
+  return relative_l2_tolerance(t);
 }
 
 double rel_l2(const HostTensor& out, const HostTensor& ref) {
