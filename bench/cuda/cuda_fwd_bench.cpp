@@ -1,6 +1,10 @@
 // Times the cuda backend's forward pass on the cases of cuda_fwd_cases.h and writes JSON.
 //
 //   cuda_fwd_bench [--quick] [--repeats N] [--json out.json] [--cases cases.json] [--only SUBSTR]
+//                  [--family auto|mma|wgmma]
+//
+// --family picks the tensor-core kernel family (dev/cuda_fwd ladder); with mma or wgmma a call
+// is the dispatcher's fwd_run (no validation), with auto (the default) the public call.
 //
 // Method (DESIGN.md section 7): inputs random bf16, one warm-up call, then N timed calls, each
 // between two CUDA events on one stream after a 512 MiB memset that flushes the 60 MB L2; the
@@ -17,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda/fwd/dispatch.h"
 #include "cuda_fwd_cases.h"
 #include "polyhead/polyhead.h"
 
@@ -72,6 +77,7 @@ int main(int argc, char** argv) {
   bool quick = false;
   int repeats = 15;
   std::string json_path, cases_path, only;
+  auto family = polyhead::cuda::FwdFamily::automatic;
   for (int a = 1; a < argc; ++a) {
     const std::string arg = argv[a];
     if (arg == "--quick")
@@ -84,8 +90,16 @@ int main(int argc, char** argv) {
       cases_path = argv[++a];
     else if (arg == "--only" && a + 1 < argc)
       only = argv[++a];
+    else if (arg == "--family" && a + 1 < argc && std::strcmp(argv[a + 1], "mma") == 0)
+      family = polyhead::cuda::FwdFamily::mma_sync, ++a;
+    else if (arg == "--family" && a + 1 < argc && std::strcmp(argv[a + 1], "wgmma") == 0)
+      family = polyhead::cuda::FwdFamily::wgmma, ++a;
+    else if (arg == "--family" && a + 1 < argc && std::strcmp(argv[a + 1], "auto") == 0)
+      ++a;
     else {
-      std::fprintf(stderr, "usage: %s [--quick] [--repeats N] [--json F] [--cases F] [--only S]\n",
+      std::fprintf(stderr,
+                   "usage: %s [--quick] [--repeats N] [--json F] [--cases F] [--only S] "
+                   "[--family auto|mma|wgmma]\n",
                    argv[0]);
       return 1;
     }
@@ -146,13 +160,21 @@ int main(int argc, char** argv) {
         // forward_flops needs host-readable geometry only; for the sizes here it is exact.
         flops = polyhead::forward_flops(p);
         polyhead::RunOptions opt{.backend = "cuda", .stream = stream};
-        polyhead::attention(p, opt);  // warm-up (module load, smem attributes)
+        const polyhead::ProblemShape shape = polyhead::validate(p);
+        auto call = [&] {
+          if (family == polyhead::cuda::FwdFamily::automatic) {
+            polyhead::attention(p, opt);
+          } else {
+            polyhead::cuda::fwd_run(p, shape, stream, {false, family});
+          }
+        };
+        call();  // warm-up (module load, smem attributes)
         CHECK_CUDA(cudaStreamSynchronize(stream));
         std::vector<float> times;
         for (int r = 0; r < repeats; ++r) {
           CHECK_CUDA(cudaMemsetAsync(flush, r & 0xff, flush_bytes, stream));
           CHECK_CUDA(cudaEventRecord(start, stream));
-          polyhead::attention(p, opt);
+          call();
           CHECK_CUDA(cudaEventRecord(stop, stream));
           CHECK_CUDA(cudaEventSynchronize(stop));
           float t = 0;

@@ -2,7 +2,10 @@
 """Merges cuda_fwd_bench's JSON with the peers' (bench/anchors/torch_sdpa.py) into one JSON and
 a Markdown table with ratios and the issue's targets.
 
-    python3 bench/cuda/report.py ours.json peers.json out_prefix [--commit C] [--date D]
+    python3 bench/cuda/report.py ours.json peers.json out_prefix [commit C] [date D] [mma F]
+
+`mma F` adds a column with the mma.sync kernel family's run of the same cases (cuda_fwd_bench
+--family mma), so the table shows what the Hopper kernel gained.
 """
 import json
 import sys
@@ -11,6 +14,13 @@ import sys
 def main():
     ours_path, peers_path, prefix = sys.argv[1:4]
     extra = dict(zip(sys.argv[4::2], sys.argv[5::2]))
+    mma_path = extra.pop("mma", None)
+    mma_by = {}
+    if mma_path:
+        try:
+            mma_by = {r["name"]: r for r in json.load(open(mma_path))["results"]}
+        except (OSError, ValueError):
+            mma_by = {}
     ours = json.load(open(ours_path))
     try:
         peers = json.load(open(peers_path))
@@ -29,10 +39,12 @@ def main():
     for r in ours["results"]:
         p = by_name.get(r["name"], {})
         t = r["tflops"] or None
-        rows.append(f"| {r['name']} | {num(t)} | {num(p.get('fa2'))} | {num(p.get('cudnn'))} | "
+        m = mma_by.get(r["name"], {}).get("tflops") or None
+        rows.append(f"| {r['name']} | {num(t)} | {num(m)} | {num(p.get('fa2'))} | {num(p.get('cudnn'))} | "
                     f"{num(p.get('flex'))} | {ratio(t, p.get('fa2'))} | {ratio(t, p.get('cudnn'))} | "
                     f"{ratio(t, p.get('flex'))} | {r.get('note', '')} |")
-        merged.append({**r, **{"peer_" + k: v for k, v in p.items() if k != "name"}})
+        merged.append({**r, "mma_sync_tflops": m,
+                       **{"peer_" + k: v for k, v in p.items() if k != "name"}})
 
     targets = []
     dense = [(r["name"], r["tflops"], by_name.get(r["name"], {}).get("fa2"))
@@ -60,8 +72,10 @@ def main():
             f"bf16, TFLOP/s = 2 * Hq * (Dqk + Dv) * unmasked pairs / median time of "
             f"{ours.get('repeats')} calls (L2 flushed). Peers: PyTorch {peers.get('torch', '?')} SDPA "
             f"FLASH_ATTENTION (FA2) and CUDNN_ATTENTION (cuDNN {peers.get('cudnn', '?')}), FlexAttention.\n\n"
-            "| case | ours | FA2 | cuDNN | Flex | /FA2 | /cuDNN | /Flex | note |\n"
-            "|---|---|---|---|---|---|---|---|---|\n")
+            "`ours` is the dispatcher's choice (the wgmma kernel on cc 9.0), `mma.sync` the "
+            "FlashAttention-2-style kernel family on the same cases.\n\n"
+            "| case | ours | mma.sync | FA2 | cuDNN | Flex | /FA2 | /cuDNN | /Flex | note |\n"
+            "|---|---|---|---|---|---|---|---|---|---|\n")
     md = head + "\n".join(rows) + "\n\nTargets:\n\n" + "\n".join(targets) + "\n"
     open(prefix + ".md", "w").write(md)
     json.dump({"gpu": ours.get("gpu"), **extra, "repeats": ours.get("repeats"),

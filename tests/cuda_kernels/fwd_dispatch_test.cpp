@@ -2,6 +2,8 @@
 // head-dim pair with every feature (masks of both alignments, softcap, ALiBi, sinks, GQA,
 // varlen with device and host offsets, fp32 output, strided views, the block-map path), on
 // sizes the tiles do not divide.
+#include <cmath>
+#include <limits>
 #include <tuple>
 
 #include "cuda_kernels/fwd_case.h"
@@ -14,26 +16,43 @@ struct HeadDims {
 };
 constexpr HeadDims kHeadDims[] = {{64, 64}, {96, 96}, {128, 128}, {192, 128}, {256, 256}};
 constexpr DType kDtypes[] = {DType::bf16, DType::f16, DType::f32};
+// Each 16-bit configuration runs on both tensor-core families where the device has them;
+// f32 runs its SIMT kernel under the "mma_sync" parameter.
+constexpr cuda::FwdFamily kFamilies[] = {cuda::FwdFamily::mma_sync, cuda::FwdFamily::wgmma};
 
-class FwdTable : public ::testing::TestWithParam<std::tuple<DType, int>> {
+bool device_is_sm90() {
+  int major = 0, minor = 0;
+  return cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0) == cudaSuccess &&
+         cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0) == cudaSuccess &&
+         major == 9 && minor == 0;
+}
+
+class FwdTable : public ::testing::TestWithParam<std::tuple<DType, int, cuda::FwdFamily>> {
  protected:
   FwdCase base() const {
     FwdCase c;
     c.dtype = c.o_dtype = std::get<0>(GetParam());
     c.dqk = kHeadDims[std::get<1>(GetParam())].dqk;
     c.dv = kHeadDims[std::get<1>(GetParam())].dv;
+    c.family = std::get<2>(GetParam());
     c.seed = uint64_t(std::get<1>(GetParam())) * 100 + uint64_t(c.dtype);
     return c;
   }
-  // Skips configurations trimmed out of this build by POLYHEAD_CUDA_HEADDIMS/DTYPES.
+  // Skips configurations trimmed out of this build by POLYHEAD_CUDA_HEADDIMS/DTYPES or
+  // POLYHEAD_CUDA_ARCHS, and the wgmma family on devices other than cc 9.0.
   bool compiled() const {
+    const FwdCase c = base();
+    const bool wgmma = c.family == cuda::FwdFamily::wgmma;
+    if (wgmma && (c.dtype == DType::f32 || !device_is_sm90())) return false;
     for (const std::string& line : cuda::fwd_configurations()) {
-      const FwdCase c = base();
       const std::string dims =
           c.dqk == c.dv ? std::to_string(c.dqk)
                         : "(" + std::to_string(c.dqk) + ", " + std::to_string(c.dv) + ")";
-      if (line.rfind(std::string(dtype_name(c.dtype)) + " ", 0) == 0 &&
-          line.find(dims) != std::string::npos) {
+      const std::string dt = std::string(dtype_name(c.dtype)) + " ";
+      if (c.dtype == DType::f32) {  // one SIMT line lists every compiled pair
+        if (line.rfind(dt, 0) == 0 && line.find(dims) != std::string::npos) return true;
+      } else if (line.rfind(dt + dims + ":", 0) == 0 &&
+                 (line.find("wgmma") != std::string::npos) == wgmma) {
         return true;
       }
     }
@@ -130,14 +149,32 @@ TEST_P(FwdTable, BlockMapPath) {
   expect_matches(c);
 }
 
-std::string name(const ::testing::TestParamInfo<std::tuple<DType, int>>& info) {
+// Inf and NaN in V at keys of partial tiles: rows that cannot see the key stay finite (the
+// exact P V path of exact_pv.cuh), rows that see it get the reference's non-finite value.
+TEST_P(FwdTable, NonFiniteValues) {
+  SKIP_UNLESS_COMPILED();
+  FwdCase c = base();
+  c.sq = c.sk = 150;
+  c.batch = 2;
+  const float inf = std::numeric_limits<float>::infinity();
+  c.v_pokes = {{1, 140, 0, 3, std::nanf("")}, {1, 133, 1, c.dv - 1, inf}, {0, 7, 1, 9, -inf}};
+  for (const MaskSpec& m :
+       {MaskSpec::causal(), MaskSpec::window(20, 20), MaskSpec::none(), MaskSpec::window(0, 0)}) {
+    c.mask = m;
+    expect_matches(c);
+  }
+}
+
+std::string name(const ::testing::TestParamInfo<std::tuple<DType, int, cuda::FwdFamily>>& info) {
   const HeadDims d = kHeadDims[std::get<1>(info.param)];
+  const bool wgmma = std::get<2>(info.param) == cuda::FwdFamily::wgmma;
   return std::string(dtype_name(std::get<0>(info.param))) + "_" + std::to_string(d.dqk) + "x" +
-         std::to_string(d.dv);
+         std::to_string(d.dv) + (wgmma ? "_wgmma" : "_mma");
 }
 
 INSTANTIATE_TEST_SUITE_P(Cuda, FwdTable,
-                         ::testing::Combine(::testing::ValuesIn(kDtypes), ::testing::Range(0, 5)),
+                         ::testing::Combine(::testing::ValuesIn(kDtypes), ::testing::Range(0, 5),
+                                            ::testing::ValuesIn(kFamilies)),
                          name);
 
 }  // namespace

@@ -45,6 +45,19 @@ const std::vector<TcConfig>& tc_table() {
 }
 #undef POLYHEAD_TC_ENTRY
 
+#define POLYHEAD_SM90_ENTRY(dt, dqk, dv)                                   \
+  TcConfig{DType::dt,                                                      \
+           dqk,                                                            \
+           dv,                                                             \
+           {FwdSm90Tile<dqk, dv>::kBlockM, FwdSm90Tile<dqk, dv>::kBlockN}, \
+           FwdSm90Tile<dqk, dv>::kWarps,                                   \
+           &launch_fwd_sm90<DType::dt, dqk, dv>},
+const std::vector<TcConfig>& sm90_table() {
+  static const std::vector<TcConfig> table = {POLYHEAD_FWD_COMPILED_SM90(POLYHEAD_SM90_ENTRY)};
+  return table;
+}
+#undef POLYHEAD_SM90_ENTRY
+
 #define POLYHEAD_PAIR_ENTRY(dqk, dv) std::pair<int, int>{dqk, dv},
 const std::vector<std::pair<int, int>>& compiled_pairs() {
   static const std::vector<std::pair<int, int>> pairs = {
@@ -53,11 +66,14 @@ const std::vector<std::pair<int, int>>& compiled_pairs() {
 }
 #undef POLYHEAD_PAIR_ENTRY
 
-const TcConfig* find_tc(DType dtype, int64_t dqk, int64_t dv) {
-  for (const TcConfig& c : tc_table()) {
+const TcConfig* find_in(const std::vector<TcConfig>& table, DType dtype, int64_t dqk, int64_t dv) {
+  for (const TcConfig& c : table) {
     if (c.dtype == dtype && c.dqk == dqk && c.dv == dv) return &c;
   }
   return nullptr;
+}
+const TcConfig* find_tc(DType dtype, int64_t dqk, int64_t dv) {
+  return find_in(tc_table(), dtype, dqk, dv);
 }
 
 bool simt_pair(int64_t dqk, int64_t dv) {
@@ -104,7 +120,18 @@ int compute_capability(int device) {
   return major * 10 + minor;
 }
 
+// The sm_90a code of the wgmma kernels runs on compute capability 9.0 exactly.
+const TcConfig* find_sm90(const AttentionProblem& p, const ProblemShape& s) {
+  const TcConfig* c = find_in(sm90_table(), p.q.dtype, s.head_dim_qk, s.head_dim_v);
+  if (c == nullptr || compute_capability(p.q.device.index) != 90) return nullptr;
+  return c;
+}
+
 }  // namespace
+
+bool fwd_wgmma_available(const AttentionProblem& p, const ProblemShape& s) {
+  return p.q.device.type == DeviceType::cuda && find_sm90(p, s) != nullptr;
+}
 
 Status fwd_supports(const AttentionProblem& p, const ProblemShape& s) {
   if (p.q.device.type != DeviceType::cuda) {
@@ -214,7 +241,13 @@ void fwd_run(const AttentionProblem& p, const ProblemShape& s, void* stream_ptr,
   const DeviceGuard guard(p.q.device.index);
   const auto stream = static_cast<cudaStream_t>(stream_ptr);
   const bool simt = p.q.dtype == DType::f32;
-  const TcConfig* tc = simt ? nullptr : find_tc(p.q.dtype, s.head_dim_qk, s.head_dim_v);
+  const TcConfig* tc = nullptr;
+  if (!simt) {
+    const TcConfig* sm90 = overrides.family == FwdFamily::mma_sync ? nullptr : find_sm90(p, s);
+    POLYHEAD_CHECK(sm90 != nullptr || overrides.family != FwdFamily::wgmma,
+                   "cuda backend: the wgmma kernel family cannot run this problem");
+    tc = sm90 != nullptr ? sm90 : find_tc(p.q.dtype, s.head_dim_qk, s.head_dim_v);
+  }
   POLYHEAD_CHECK(simt || tc != nullptr, "cuda backend: no kernel for this problem");
   const TileShape tile = simt ? TileShape{kSimtBlockM, kSimtBlockN} : tc->tile;
 
@@ -332,6 +365,11 @@ std::vector<std::string> fwd_configurations() {
     out.push_back(std::string(dtype_name(c.dtype)) + " " + head_dims(c.dqk, c.dv) + ": tile " +
                   std::to_string(c.tile.m) + "x" + std::to_string(c.tile.n) + ", " +
                   std::to_string(c.warps) + " warps, mma.sync");
+  }
+  for (const TcConfig& c : sm90_table()) {
+    out.push_back(std::string(dtype_name(c.dtype)) + " " + head_dims(c.dqk, c.dv) + ": tile " +
+                  std::to_string(c.tile.m) + "x" + std::to_string(c.tile.n) + ", " +
+                  std::to_string(c.warps) + " warps, wgmma (sm_90a, preferred on cc 9.0)");
   }
   if (POLYHEAD_FWD_SIMT_F32) {
     std::string dims;

@@ -10,10 +10,19 @@
 
 namespace polyhead::cuda {
 
+// Which tensor-core kernel family runs a 16-bit problem: the Hopper wgmma kernel where it is
+// compiled for the device (cc 9.0 and the head dims of fwd_sm90/), else the mma.sync kernel.
+enum class FwdFamily { automatic, mma_sync, wgmma };
+
 // Internal knobs for tests and benchmarks; users never need them.
 struct FwdOverrides {
   bool force_block_map = false;  // run no-mask and window masks through the block-map path
+  FwdFamily family = FwdFamily::automatic;  // wgmma where unavailable throws Error
 };
+
+// Whether the wgmma kernel family can run this problem (16-bit dtype, compiled head dims,
+// a cc 9.0 device); used by tests to skip, never by users.
+bool fwd_wgmma_available(const AttentionProblem& p, const ProblemShape& s);
 
 Status fwd_supports(const AttentionProblem& p, const ProblemShape& s);
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "cuda/fwd/params.h"
+#include "cuda/fwd/ptx.cuh"
 #include "cuda/fwd/work.cuh"
 
 namespace polyhead::cuda {
@@ -16,15 +17,19 @@ namespace polyhead::cuda {
 // all set); the caller ORs it over the CTA.
 template <typename T>
 __device__ __forceinline__ bool v_tile_nonfinite(const uint16_t* sv, int tid) {
-  constexpr uint16_t kExp = sizeof(typename T::Elem) == 2 && T::kIsBf16 ? 0x7f80 : 0x7c00;
+  constexpr uint32_t kExp = T::kIsBf16 ? 0x7f80u : 0x7c00u;
+  constexpr uint32_t kExp2 = kExp | (kExp << 16);
   constexpr int kChunksPerRow = T::kHeadDimV / 8;
-  bool bad = false;
+  uint32_t bad = 0;
   for (int c = tid; c < T::kBlockN * kChunksPerRow; c += T::kThreads) {
-    const uint16_t* x = sv + (c / kChunksPerRow) * T::kRowV + (c % kChunksPerRow) * 8;
-#pragma unroll
-    for (int e = 0; e < 8; ++e) bad |= (x[e] & kExp) == kExp;
+    // 8 consecutive columns stay consecutive in every layout (padded rows or swizzled): one
+    // 16-byte load, and both halves of each word tested at once.
+    const uint4 x = *reinterpret_cast<const uint4*>(
+        sv + T::v_index(c / kChunksPerRow, (c % kChunksPerRow) * 8));
+    bad |= __vcmpeq2(x.x & kExp2, kExp2) | __vcmpeq2(x.y & kExp2, kExp2) |
+           __vcmpeq2(x.z & kExp2, kExp2) | __vcmpeq2(x.w & kExp2, kExp2);
   }
-  return bad;
+  return bad != 0;
 }
 
 template <typename T>
@@ -65,11 +70,16 @@ __device__ __forceinline__ void exact_pv(float (&o)[T::kMTiles][T::kDTiles][4],
   __syncwarp();
 #pragma unroll 1
   for (int j = 0; j < T::kBlockN; ++j) {
+    // Columns 2t and 2t + 1 are adjacent in every V layout: one 32-bit load per pair (this
+    // also keeps the index arithmetic to even columns, where the swizzled layout of the wgmma
+    // kernel was read wrongly for odd ones in the D = 64 instantiation).
     float v[T::kDTiles][2];
 #pragma unroll
     for (int dt = 0; dt < T::kDTiles; ++dt) {
-#pragma unroll
-      for (int e = 0; e < 2; ++e) v[dt][e] = float(sv[j * T::kRowV + dt * 8 + 2 * (lane & 3) + e]);
+      const float2 pair = ptx::unpack2<Elem>(
+          *reinterpret_cast<const uint32_t*>(sv + T::v_index(j, dt * 8 + 2 * (lane & 3))));
+      v[dt][0] = pair.x;
+      v[dt][1] = pair.y;
     }
 #pragma unroll
     for (int mt = 0; mt < T::kMTiles; ++mt) {

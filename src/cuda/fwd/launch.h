@@ -14,6 +14,10 @@ namespace polyhead::cuda {
 template <DType kDtype, int Dqk, int Dv>
 void launch_fwd(const FwdParams& p, cudaStream_t stream);
 
+// Hopper kernel for 16-bit inputs (fwd_sm90/kernel.cuh), compiled for sm_90a only.
+template <DType kDtype, int Dqk, int Dv>
+void launch_fwd_sm90(const FwdParams& p, cudaStream_t stream);
+
 // SIMT kernel for fp32 inputs, any Dqk, Dv <= 256 that are multiples of 32 (fwd_simt/).
 void launch_fwd_simt_f32(const FwdParams& p, int head_dim_qk, int head_dim_v, cudaStream_t stream);
 

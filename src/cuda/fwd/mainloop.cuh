@@ -37,6 +37,8 @@ struct FwdKernelTraits : FwdTile<Dqk, Dv> {
   static constexpr int kSmemV = kBlockN * kRowV;
   static constexpr int kSmemP = kBlockM * kBlockN;  // P of the exact path (exact_pv.cuh)
   static constexpr int kSmemBytes = (kSmemQ + kSmemK + kSmemV + kSmemP) * 2;
+  // Element index of V[key][col] in the V tile (exact_pv.cuh reads V through it).
+  __device__ static constexpr int v_index(int key, int col) { return key * kRowV + col; }
   static_assert(kMTiles >= 1 && kBlockM == 16 * kWarps * kMTiles, "rows split evenly over warps");
   static_assert(Dqk % 16 == 0 && Dv % 16 == 0 && kBlockN % 32 == 0, "mma and bitmask granularity");
   static_assert(((Dqk + 8) / 8) % 2 == 1 && ((Dv + 8) / 8) % 2 == 1, "padding must be odd chunks");

@@ -85,6 +85,18 @@ __device__ __forceinline__ uint32_t pack2<__half>(float x, float y) {
   return *reinterpret_cast<const uint32_t*>(&v);
 }
 
+// The two 16-bit elements of a register as floats (x from the low half).
+template <typename Elem>
+__device__ __forceinline__ float2 unpack2(uint32_t v);
+template <>
+__device__ __forceinline__ float2 unpack2<__nv_bfloat16>(uint32_t v) {
+  return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&v));
+}
+template <>
+__device__ __forceinline__ float2 unpack2<__half>(uint32_t v) {
+  return __half22float2(*reinterpret_cast<const __half2*>(&v));
+}
+
 // 2^x on the special-function unit (relative error about 2^-22; ex2(-inf) = 0, NaN stays NaN).
 __device__ __forceinline__ float exp2_approx(float x) {
   float y;

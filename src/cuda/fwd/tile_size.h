@@ -49,6 +49,29 @@ struct FwdTile<192, 128> : FwdTileShape<128, 64, 8, 1> {};
 template <>
 struct FwdTile<256, 256> : FwdTileShape<128, 64, 8, 1> {};
 
+// Tiles of the Hopper kernel (fwd_sm90/, wgmma): two warpgroups of 64 query rows each share
+// one CTA per SM (128 x kBlockN scores and 128 x Dv outputs in registers: per thread
+// kBlockN / 2 + Dv / 2 fp32), with K and V double-buffered in shared memory. Wide key tiles
+// amortize the per-tile softmax and barrier; at Dqk >= 192 the 128-wide S no longer fits
+// beside O in 255 registers, so 64 keys. Dqk must be a multiple of 64 (128-byte swizzle
+// blocks), so 96 stays on the mma.sync kernel.
+//
+//   (Dqk, Dv)   tile M x N   smem (KiB, incl. P scratch of the exact path)
+//   (64, 64)    128 x 128    112
+//   (128,128)   128 x 128    192
+//   (192,128)   128 x 64     144
+//   (256,256)   128 x 64     208
+template <int Dqk, int Dv>
+struct FwdSm90Tile;
+template <>
+struct FwdSm90Tile<64, 64> : FwdTileShape<128, 128, 8, 1> {};
+template <>
+struct FwdSm90Tile<128, 128> : FwdTileShape<128, 128, 8, 1> {};
+template <>
+struct FwdSm90Tile<192, 128> : FwdTileShape<128, 64, 8, 1> {};
+template <>
+struct FwdSm90Tile<256, 256> : FwdTileShape<128, 64, 8, 1> {};
+
 // Tile of the fp32 SIMT kernel (fwd_simt/): 32 query rows (8 per warp) x 32 keys, one key per
 // lane when scoring and 32 output columns per lane group when accumulating.
 inline constexpr int kSimtBlockM = 32;

@@ -1,0 +1,132 @@
+// Shared-memory layout, global->shared tile loads and the two tensor-core products of the
+// Hopper forward kernel: S = Q K^T (wgmma, A and B from shared memory) and O += P V (wgmma, P
+// from registers). Every tile is stored in the 128-byte swizzled layout of wgmma.cuh, so no
+// padding and no bank conflicts for either the cp.async writes or the tensor-core reads.
+//
+// Shared memory (bytes, each region 1024-aligned): Q [kBlockM x Dqk], K [2][kBlockN x Dqk],
+// V [2][kBlockN x Dv] (double-buffered: tile n + 1 loads during the whole of iteration n), and
+// the P scratch of the exact path (exact_pv.cuh).
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+
+#include "cuda/fwd/ptx.cuh"
+#include "cuda/fwd/tile_size.h"
+#include "cuda/fwd_sm90/wgmma.cuh"
+
+namespace polyhead::cuda {
+
+template <typename Elem_, int Dqk, int Dv>
+struct FwdSm90Traits : FwdSm90Tile<Dqk, Dv> {
+  using Elem = Elem_;
+  using Tile = FwdSm90Tile<Dqk, Dv>;
+  static constexpr bool kIsBf16 = std::is_same_v<Elem_, __nv_bfloat16>;
+  static constexpr int kHeadDimQK = Dqk;
+  static constexpr int kHeadDimV = Dv;
+  static constexpr int kBlockM = Tile::kBlockM;
+  static constexpr int kBlockN = Tile::kBlockN;
+  static constexpr int kWarps = Tile::kWarps;
+  static constexpr int kThreads = Tile::kThreads;
+  static constexpr int kMTiles = 1;  // each warp owns 16 rows: its slice of a wgmma m64
+  static constexpr int kNTiles = kBlockN / 8;
+  static constexpr int kDTiles = Dv / 8;
+  static constexpr uint32_t kBytesQ = kBlockM * Dqk * 2;
+  static constexpr uint32_t kBytesK = kBlockN * Dqk * 2;
+  static constexpr uint32_t kBytesV = kBlockN * Dv * 2;
+  static constexpr uint32_t kOffK = kBytesQ;
+  static constexpr uint32_t kOffV = kOffK + 2 * kBytesK;
+  static constexpr uint32_t kOffP = kOffV + 2 * kBytesV;
+  static constexpr uint32_t kSmemBytes = kOffP + kBlockM * kBlockN * 2 + 1024;  // + alignment
+  __device__ static constexpr int v_index(int key, int col) {
+    return int(sm90::swizzled_offset<kBlockN>(key, col) / 2);
+  }
+  static_assert(kWarps == 8 && kBlockM == 128, "two warpgroups of 64 rows");
+  static_assert(Dqk % 64 == 0 && Dv % 64 == 0, "128-byte swizzle blocks");
+  static_assert(kBlockN % 32 == 0 && kBlockN <= 128, "bitmask and exact-path granularity");
+  static_assert(kSmemBytes <= 227 * 1024, "shared memory of one SM");
+};
+
+// Loads rows [0, kRows) of a [rows, kCols] global tile (row stride `row_stride` elements, head
+// dim contiguous) into the swizzled layout with cp.async; rows >= rows_valid are zero-filled
+// and read nothing.
+template <int kRows, int kCols, int kThreads, typename Elem>
+__device__ __forceinline__ void load_tile_sw128(uint32_t smem, const Elem* gmem, int64_t row_stride,
+                                                int rows_valid, int tid) {
+  constexpr int kChunksPerRow = kCols / 8;
+  if constexpr (kThreads % kChunksPerRow == 0 && (kThreads / kChunksPerRow) % 8 == 0) {
+    // A thread keeps its column chunk and walks rows 8k apart: its swizzled column is fixed.
+    constexpr int kRowStep = kThreads / kChunksPerRow;
+    const int row0 = tid / kChunksPerRow, chunk = tid % kChunksPerRow;
+    const Elem* src = gmem + int64_t(row0) * row_stride + chunk * 8;
+    const int64_t step = int64_t(kRowStep) * row_stride;
+    uint32_t dst = smem + sm90::swizzled_offset<kRows>(row0, chunk * 8);
+#pragma unroll
+    for (int it = 0; it < kRows / kRowStep; ++it) {
+      const bool valid = row0 + it * kRowStep < rows_valid;
+      ptx::cp_async_16(dst, valid ? src : gmem, valid);
+      src += step;
+      dst += uint32_t(kRowStep * 128);
+    }
+  } else {
+    constexpr int kChunks = kRows * kChunksPerRow;
+#pragma unroll
+    for (int it = 0; it < (kChunks + kThreads - 1) / kThreads; ++it) {
+      const int c = tid + it * kThreads;
+      if (kChunks % kThreads != 0 && c >= kChunks) break;
+      const int row = c / kChunksPerRow, col = (c % kChunksPerRow) * 8;
+      const bool valid = row < rows_valid;
+      const Elem* src = gmem + int64_t(valid ? row : 0) * row_stride + col;
+      ptx::cp_async_16(smem + sm90::swizzled_offset<kRows>(row, col), src, valid);
+    }
+  }
+}
+
+// s = Q[this warpgroup's 64 rows] K^T over the whole Dqk (Dqk / 16 wgmma k-steps, one group).
+template <typename T>
+__device__ __forceinline__ void gemm_qk_sm90(float (&s)[1][T::kNTiles][4], uint32_t sq, uint32_t sk,
+                                             int wg) {
+  sm90::fence_operands(s[0]);
+  sm90::fence();
+#pragma unroll
+  for (int kk = 0; kk < T::kHeadDimQK / 16; ++kk) {
+    const uint32_t a = sq + uint32_t((kk / 4) * T::kBlockM * 128 + wg * 64 * 128 + (kk % 4) * 32);
+    const uint32_t b = sk + uint32_t((kk / 4) * T::kBlockN * 128 + (kk % 4) * 32);
+    sm90::wgmma_ss<typename T::Elem, T::kBlockN>(s[0], sm90::desc_sw128(a, 16, 1024),
+                                                 sm90::desc_sw128(b, 16, 1024), kk > 0 ? 1 : 0);
+  }
+  sm90::commit();
+  sm90::wait<0>();
+  sm90::fence_operands(s[0]);
+}
+
+// o += P V, P being the probabilities in s rounded to Elem: the m64nN accumulator of each warp
+// is laid out as mma.sync's m16n8 tiles, so two adjacent n8 tiles are one k16 A fragment.
+template <typename T>
+__device__ __forceinline__ void gemm_pv_sm90(float (&o)[1][T::kDTiles][4],
+                                             const float (&s)[1][T::kNTiles][4], uint32_t sv) {
+  using Elem = typename T::Elem;
+  uint32_t pa[T::kBlockN / 16][4];
+#pragma unroll
+  for (int kc = 0; kc < T::kBlockN / 16; ++kc) {
+    pa[kc][0] = ptx::pack2<Elem>(s[0][2 * kc][0], s[0][2 * kc][1]);
+    pa[kc][1] = ptx::pack2<Elem>(s[0][2 * kc][2], s[0][2 * kc][3]);
+    pa[kc][2] = ptx::pack2<Elem>(s[0][2 * kc + 1][0], s[0][2 * kc + 1][1]);
+    pa[kc][3] = ptx::pack2<Elem>(s[0][2 * kc + 1][2], s[0][2 * kc + 1][3]);
+  }
+  sm90::fence_operands(o[0]);
+  sm90::fence();
+#pragma unroll
+  for (int kc = 0; kc < T::kBlockN / 16; ++kc) {
+    const uint32_t b = sv + uint32_t(kc * 16 * 128);
+    sm90::wgmma_rs<Elem, T::kHeadDimV>(o[0], pa[kc], sm90::desc_sw128(b, T::kBlockN * 128, 1024),
+                                       1);
+  }
+  sm90::commit();
+  sm90::wait<0>();
+  sm90::fence_operands(o[0]);
+#pragma unroll
+  for (int kc = 0; kc < T::kBlockN / 16; ++kc) sm90::fence_operands(pa[kc]);
+}
+
+}  // namespace polyhead::cuda
