@@ -1,6 +1,6 @@
 // The Hopper forward kernel (sm_90a): FlashAttention-2's algorithm on the warpgroup tensor-core
-// instructions. One CTA of two warpgroups per (sequence, query head, 128-row query tile), one
-// CTA per SM; warpgroup g owns query rows [64 g, 64 g + 64). The Q tile stays in shared
+// instructions. One CTA of two warpgroups (three at Dqk = 64) per (sequence, query head, query
+// tile of 64 rows per warpgroup), one CTA per SM; warpgroup g owns rows [64 g, 64 g + 64). The Q tile stays in shared
 // memory; K and V tiles are double-buffered, so the load of key tile n + 1 runs during all of
 // iteration n (the first tile's V has its own group, so S = Q K[0]^T does not wait for it):
 //
@@ -8,7 +8,7 @@
 //   online softmax (registers) | (partial tile: Inf/NaN test of V[n]) | O += P V[n] (wgmma RS,
 //   P from registers)
 //
-// The two warpgroups meet only at the barrier, so one's softmax overlaps the other's products.
+// The warpgroups meet only at the barrier, so one's softmax overlaps the other's products.
 // Scores, masks, softmax and the epilogue are the mma.sync kernel's (fwd/): the wgmma
 // accumulator of a warp is laid out as its m16n8 tiles, so they run unchanged with
 // kMTiles = 1. Every feature of FwdParams is supported.

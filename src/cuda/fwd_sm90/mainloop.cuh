@@ -41,7 +41,7 @@ struct FwdSm90Traits : FwdSm90Tile<Dqk, Dv> {
   __device__ static constexpr int v_index(int key, int col) {
     return int(sm90::swizzled_offset<kBlockN>(key, col) / 2);
   }
-  static_assert(kWarps == 8 && kBlockM == 128, "two warpgroups of 64 rows");
+  static_assert(kWarps * 16 == kBlockM && kBlockM % 64 == 0, "warpgroups of 64 rows");
   static_assert(Dqk % 64 == 0 && Dv % 64 == 0, "128-byte swizzle blocks");
   static_assert(kBlockN % 32 == 0 && kBlockN <= 128, "bitmask and exact-path granularity");
   static_assert(kSmemBytes <= 227 * 1024, "shared memory of one SM");
@@ -54,7 +54,8 @@ template <int kRows, int kCols, int kThreads, typename Elem>
 __device__ __forceinline__ void load_tile_sw128(uint32_t smem, const Elem* gmem, int64_t row_stride,
                                                 int rows_valid, int tid) {
   constexpr int kChunksPerRow = kCols / 8;
-  if constexpr (kThreads % kChunksPerRow == 0 && (kThreads / kChunksPerRow) % 8 == 0) {
+  if constexpr (kThreads % kChunksPerRow == 0 && (kThreads / kChunksPerRow) % 8 == 0 &&
+                kRows % (kThreads / kChunksPerRow) == 0) {
     // A thread keeps its column chunk and walks rows 8k apart: its swizzled column is fixed.
     constexpr int kRowStep = kThreads / kChunksPerRow;
     const int row0 = tid / kChunksPerRow, chunk = tid % kChunksPerRow;
