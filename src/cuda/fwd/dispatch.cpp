@@ -30,33 +30,29 @@ struct TcConfig {
   TileShape tile;
   int warps;
   LaunchFn launch;
+  bool wgmma;  // the Hopper family (sm_90a), else mma.sync
 };
 
-#define POLYHEAD_TC_ENTRY(dt, dqk, dv)                             \
-  TcConfig{DType::dt,                                              \
-           dqk,                                                    \
-           dv,                                                     \
-           {FwdTile<dqk, dv>::kBlockM, FwdTile<dqk, dv>::kBlockN}, \
-           FwdTile<dqk, dv>::kWarps,                               \
-           &launch_fwd<DType::dt, dqk, dv>},
+// One table for both tensor-core families: (tile template, launch template, family).
+#define POLYHEAD_TC_ENTRY(Tile, launch, wgmma, dt, dqk, dv)  \
+  TcConfig{DType::dt,                                        \
+           dqk,                                              \
+           dv,                                               \
+           {Tile<dqk, dv>::kBlockM, Tile<dqk, dv>::kBlockN}, \
+           Tile<dqk, dv>::kWarps,                            \
+           &launch<DType::dt, dqk, dv>,                      \
+           wgmma},
+#define POLYHEAD_MMA_ENTRY(dt, dqk, dv) POLYHEAD_TC_ENTRY(FwdTile, launch_fwd, false, dt, dqk, dv)
+#define POLYHEAD_SM90_ENTRY(dt, dqk, dv) \
+  POLYHEAD_TC_ENTRY(FwdSm90Tile, launch_fwd_sm90, true, dt, dqk, dv)
 const std::vector<TcConfig>& tc_table() {
-  static const std::vector<TcConfig> table = {POLYHEAD_FWD_COMPILED_TC(POLYHEAD_TC_ENTRY)};
-  return table;
-}
-#undef POLYHEAD_TC_ENTRY
-
-#define POLYHEAD_SM90_ENTRY(dt, dqk, dv)                                   \
-  TcConfig{DType::dt,                                                      \
-           dqk,                                                            \
-           dv,                                                             \
-           {FwdSm90Tile<dqk, dv>::kBlockM, FwdSm90Tile<dqk, dv>::kBlockN}, \
-           FwdSm90Tile<dqk, dv>::kWarps,                                   \
-           &launch_fwd_sm90<DType::dt, dqk, dv>},
-const std::vector<TcConfig>& sm90_table() {
-  static const std::vector<TcConfig> table = {POLYHEAD_FWD_COMPILED_SM90(POLYHEAD_SM90_ENTRY)};
+  static const std::vector<TcConfig> table = {POLYHEAD_FWD_COMPILED_TC(POLYHEAD_MMA_ENTRY)
+                                                  POLYHEAD_FWD_COMPILED_SM90(POLYHEAD_SM90_ENTRY)};
   return table;
 }
 #undef POLYHEAD_SM90_ENTRY
+#undef POLYHEAD_MMA_ENTRY
+#undef POLYHEAD_TC_ENTRY
 
 #define POLYHEAD_PAIR_ENTRY(dqk, dv) std::pair<int, int>{dqk, dv},
 const std::vector<std::pair<int, int>>& compiled_pairs() {
@@ -66,14 +62,11 @@ const std::vector<std::pair<int, int>>& compiled_pairs() {
 }
 #undef POLYHEAD_PAIR_ENTRY
 
-const TcConfig* find_in(const std::vector<TcConfig>& table, DType dtype, int64_t dqk, int64_t dv) {
-  for (const TcConfig& c : table) {
-    if (c.dtype == dtype && c.dqk == dqk && c.dv == dv) return &c;
+const TcConfig* find_tc(DType dtype, int64_t dqk, int64_t dv, bool wgmma = false) {
+  for (const TcConfig& c : tc_table()) {
+    if (c.dtype == dtype && c.dqk == dqk && c.dv == dv && c.wgmma == wgmma) return &c;
   }
   return nullptr;
-}
-const TcConfig* find_tc(DType dtype, int64_t dqk, int64_t dv) {
-  return find_in(tc_table(), dtype, dqk, dv);
 }
 
 bool simt_pair(int64_t dqk, int64_t dv) {
@@ -122,7 +115,7 @@ int compute_capability(int device) {
 
 // The sm_90a code of the wgmma kernels runs on compute capability 9.0 exactly.
 const TcConfig* find_sm90(const AttentionProblem& p, const ProblemShape& s) {
-  const TcConfig* c = find_in(sm90_table(), p.q.dtype, s.head_dim_qk, s.head_dim_v);
+  const TcConfig* c = find_tc(p.q.dtype, s.head_dim_qk, s.head_dim_v, true);
   if (c == nullptr || compute_capability(p.q.device.index) != 90) return nullptr;
   return c;
 }
@@ -140,10 +133,6 @@ bool prefer_wgmma(const AttentionProblem& p, const ProblemShape& s) {
 }
 
 }  // namespace
-
-bool fwd_wgmma_available(const AttentionProblem& p, const ProblemShape& s) {
-  return p.q.device.type == DeviceType::cuda && find_sm90(p, s) != nullptr;
-}
 
 Status fwd_supports(const AttentionProblem& p, const ProblemShape& s) {
   if (p.q.device.type != DeviceType::cuda) {
@@ -379,12 +368,8 @@ std::vector<std::string> fwd_configurations() {
   for (const TcConfig& c : tc_table()) {
     out.push_back(std::string(dtype_name(c.dtype)) + " " + head_dims(c.dqk, c.dv) + ": tile " +
                   std::to_string(c.tile.m) + "x" + std::to_string(c.tile.n) + ", " +
-                  std::to_string(c.warps) + " warps, mma.sync");
-  }
-  for (const TcConfig& c : sm90_table()) {
-    out.push_back(std::string(dtype_name(c.dtype)) + " " + head_dims(c.dqk, c.dv) + ": tile " +
-                  std::to_string(c.tile.m) + "x" + std::to_string(c.tile.n) + ", " +
-                  std::to_string(c.warps) + " warps, wgmma (sm_90a, preferred on cc 9.0)");
+                  std::to_string(c.warps) + " warps, " +
+                  (c.wgmma ? "wgmma (sm_90a, preferred on cc 9.0)" : "mma.sync"));
   }
   if (POLYHEAD_FWD_SIMT_F32) {
     std::string dims;

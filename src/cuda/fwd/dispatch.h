@@ -20,9 +20,6 @@ struct FwdOverrides {
   FwdFamily family = FwdFamily::automatic;  // wgmma where unavailable throws Error
 };
 
-// Whether the wgmma kernel family can run this problem (16-bit dtype, compiled head dims,
-// a cc 9.0 device); used by tests to skip, never by users.
-bool fwd_wgmma_available(const AttentionProblem& p, const ProblemShape& s);
 
 Status fwd_supports(const AttentionProblem& p, const ProblemShape& s);
 

@@ -37,13 +37,8 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
   const FragAddrs<T> frag(sq, sk, sv, warp, lane);
 
   const int32_t i0 = w.q_tile * T::kBlockM;
-  const int32_t kv_head = w.head / p.group;
-  const Elem* gq = static_cast<const Elem*>(p.q) + int64_t(w.batch) * p.q_batch_stride +
-                   int64_t(w.q_start + i0) * p.q_row_stride + int64_t(w.head) * p.q_head_stride;
-  const Elem* gk = static_cast<const Elem*>(p.k) + int64_t(w.batch) * p.k_batch_stride +
-                   int64_t(w.k_start) * p.k_row_stride + int64_t(kv_head) * p.k_head_stride;
-  const Elem* gv = static_cast<const Elem*>(p.v) + int64_t(w.batch) * p.v_batch_stride +
-                   int64_t(w.k_start) * p.v_row_stride + int64_t(kv_head) * p.v_head_stride;
+  const TileOrigins<Elem> g(p, w, i0);
+  const Elem *gq = g.q, *gk = g.k, *gv = g.v;
 
   const KeyTiles<T::kBlockM, T::kBlockN> tiles(p, w);
   const float sl2 = p.transform ? 1.0f : p.scale_log2;

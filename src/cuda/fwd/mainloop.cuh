@@ -9,7 +9,6 @@
 #pragma once
 
 #include <cstdint>
-#include <type_traits>
 
 #include "cuda/fwd/ptx.cuh"
 #include "cuda/fwd/tile_size.h"
@@ -17,19 +16,10 @@
 namespace polyhead::cuda {
 
 template <typename Elem_, int Dqk, int Dv>
-struct FwdKernelTraits : FwdTile<Dqk, Dv> {
-  using Elem = Elem_;
-  using Tile = FwdTile<Dqk, Dv>;
-  static constexpr bool kIsBf16 = std::is_same_v<Elem_, __nv_bfloat16>;
-  static constexpr int kHeadDimQK = Dqk;
-  static constexpr int kHeadDimV = Dv;
-  static constexpr int kBlockM = Tile::kBlockM;
-  static constexpr int kBlockN = Tile::kBlockN;
-  static constexpr int kWarps = Tile::kWarps;
-  static constexpr int kThreads = Tile::kThreads;
+struct FwdKernelTraits : FwdTraitsBase<Elem_, Dqk, Dv, FwdTile<Dqk, Dv>> {
+  using Base = FwdTraitsBase<Elem_, Dqk, Dv, FwdTile<Dqk, Dv>>;
+  using Base::kBlockM, Base::kBlockN, Base::kWarps;
   static constexpr int kMTiles = kBlockM / (16 * kWarps);  // m16 tiles per warp
-  static constexpr int kNTiles = kBlockN / 8;              // n8 tiles of S per warp
-  static constexpr int kDTiles = Dv / 8;                   // n8 tiles of O per warp
   static constexpr int kRowQK = Dqk + 8;                   // padded smem row (elements)
   static constexpr int kRowV = Dv + 8;
   static constexpr int kSmemQ = kBlockM * kRowQK;  // elements

@@ -24,6 +24,10 @@
 
 #pragma once
 
+#include <cuda_bf16.h>
+
+#include <type_traits>
+
 namespace polyhead::cuda {
 
 template <int Dqk, int Dv>
@@ -48,6 +52,19 @@ template <>
 struct FwdTile<192, 128> : FwdTileShape<128, 64, 8, 1> {};
 template <>
 struct FwdTile<256, 256> : FwdTileShape<128, 64, 8, 1> {};
+
+// What every tensor-core kernel's traits share: the element type, the head dims, the tile shape
+// (inherited from `Tile`) and the per-warp n8 tile counts of S and O that the score, softmax and
+// epilogue code (softmax.cuh, epilogue.cuh, exact_pv.cuh) index.
+template <typename Elem_, int Dqk, int Dv, typename Tile>
+struct FwdTraitsBase : Tile {
+  using Elem = Elem_;
+  static constexpr bool kIsBf16 = std::is_same_v<Elem_, __nv_bfloat16>;
+  static constexpr int kHeadDimQK = Dqk;
+  static constexpr int kHeadDimV = Dv;
+  static constexpr int kNTiles = Tile::kBlockN / 8;  // n8 tiles of S per warp
+  static constexpr int kDTiles = Dv / 8;             // n8 tiles of O per warp
+};
 
 // Tiles of the Hopper kernel (fwd_sm90/, wgmma): warpgroups of 64 query rows share one CTA
 // per SM (per thread kBlockN / 2 + Dv / 2 fp32 of S and O in registers), with K and V

@@ -58,6 +58,22 @@ __device__ __forceinline__ bool resolve_work(const FwdParams& p, WorkTile& w) {
   return w.q_tile * kBlockM < w.seqlen_q;
 }
 
+// Global addresses of a work tile's first query row (q tile i0) and first key of its sequence,
+// for the query head and its kv head; rows then advance by the tensors' row strides.
+template <typename Elem>
+struct TileOrigins {
+  const Elem *q, *k, *v;
+  __device__ __forceinline__ TileOrigins(const FwdParams& p, const WorkTile& w, int32_t i0) {
+    const int32_t kv_head = w.head / p.group;
+    q = static_cast<const Elem*>(p.q) + int64_t(w.batch) * p.q_batch_stride +
+        int64_t(w.q_start + i0) * p.q_row_stride + int64_t(w.head) * p.q_head_stride;
+    k = static_cast<const Elem*>(p.k) + int64_t(w.batch) * p.k_batch_stride +
+        int64_t(w.k_start) * p.k_row_stride + int64_t(kv_head) * p.k_head_stride;
+    v = static_cast<const Elem*>(p.v) + int64_t(w.batch) * p.v_batch_stride +
+        int64_t(w.k_start) * p.v_row_stride + int64_t(kv_head) * p.v_head_stride;
+  }
+};
+
 __device__ __forceinline__ detail::WindowPolicy window_policy(const FwdParams& p,
                                                               const WorkTile& w) {
   return {p.window_left, p.window_right, p.top_left ? 0 : int64_t(w.seqlen_k) - w.seqlen_q,

@@ -37,13 +37,8 @@ __global__ void __launch_bounds__(kWarps * 32)
   float* sv = sk + kN * k_row;  // [kN][dv]
 
   const int32_t i0 = w.q_tile * kM;
-  const int32_t kv_head = w.head / p.group;
-  const float* gq = static_cast<const float*>(p.q) + int64_t(w.batch) * p.q_batch_stride +
-                    int64_t(w.q_start + i0) * p.q_row_stride + int64_t(w.head) * p.q_head_stride;
-  const float* gk = static_cast<const float*>(p.k) + int64_t(w.batch) * p.k_batch_stride +
-                    int64_t(w.k_start) * p.k_row_stride + int64_t(kv_head) * p.k_head_stride;
-  const float* gv = static_cast<const float*>(p.v) + int64_t(w.batch) * p.v_batch_stride +
-                    int64_t(w.k_start) * p.v_row_stride + int64_t(kv_head) * p.v_head_stride;
+  const TileOrigins<float> g(p, w, i0);
+  const float *gq = g.q, *gk = g.k, *gv = g.v;
 
   for (int x = tid; x < kM * dqk; x += kWarps * 32) {
     const int r = x / dqk, d = x % dqk;

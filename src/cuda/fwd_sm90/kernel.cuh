@@ -1,8 +1,9 @@
 // The Hopper forward kernel (sm_90a): FlashAttention-2's algorithm on the warpgroup tensor-core
 // instructions. One CTA of two warpgroups (three at Dqk = 64) per (sequence, query head, query
-// tile of 64 rows per warpgroup), one CTA per SM; warpgroup g owns rows [64 g, 64 g + 64). The Q tile stays in shared
-// memory; K and V tiles are double-buffered, so the load of key tile n + 1 runs during all of
-// iteration n (the first tile's V has its own group, so S = Q K[0]^T does not wait for it):
+// tile of 64 rows per warpgroup), one CTA per SM; warpgroup g owns rows [64 g, 64 g + 64). The Q
+// tile stays in shared memory; K and V tiles are double-buffered, so the load of key tile n + 1
+// runs during all of iteration n (the first tile's V has its own group, so S = Q K[0]^T does not
+// wait for it):
 //
 //   wait tile n, barrier | issue K, V [n + 1] | S = Q K[n]^T (wgmma SS) | transform, mask,
 //   online softmax (registers) | (partial tile: Inf/NaN test of V[n]) | O += P V[n] (wgmma RS,
@@ -42,25 +43,21 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   const uint32_t sq = base, sk = base + T::kOffK, sv = base + T::kOffV;
 
   const int32_t i0 = w.q_tile * T::kBlockM;
-  const int32_t kv_head = w.head / p.group;
-  const Elem* gq = static_cast<const Elem*>(p.q) + int64_t(w.batch) * p.q_batch_stride +
-                   int64_t(w.q_start + i0) * p.q_row_stride + int64_t(w.head) * p.q_head_stride;
-  const Elem* gk = static_cast<const Elem*>(p.k) + int64_t(w.batch) * p.k_batch_stride +
-                   int64_t(w.k_start) * p.k_row_stride + int64_t(kv_head) * p.k_head_stride;
-  const Elem* gv = static_cast<const Elem*>(p.v) + int64_t(w.batch) * p.v_batch_stride +
-                   int64_t(w.k_start) * p.v_row_stride + int64_t(kv_head) * p.v_head_stride;
+  const TileOrigins<Elem> g(p, w, i0);
+  const Elem *gq = g.q, *gk = g.k, *gv = g.v;
 
   const KeyTiles<T::kBlockM, T::kBlockN> tiles(p, w);
   const float sl2 = p.transform ? 1.0f : p.scale_log2;
 
-  auto load_kv = [&](int32_t kt, int stage) {
-    const int rows = w.seqlen_k - kt * T::kBlockN;
+  auto load_k = [&](int32_t kt, int stage) {
     load_tile_sw128<T::kBlockN, T::kHeadDimQK, T::kThreads>(
         sk + uint32_t(stage) * T::kBytesK, gk + int64_t(kt) * T::kBlockN * p.k_row_stride,
-        p.k_row_stride, rows, tid);
+        p.k_row_stride, w.seqlen_k - kt * T::kBlockN, tid);
+  };
+  auto load_v = [&](int32_t kt, int stage) {
     load_tile_sw128<T::kBlockN, T::kHeadDimV, T::kThreads>(
         sv + uint32_t(stage) * T::kBytesV, gv + int64_t(kt) * T::kBlockN * p.v_row_stride,
-        p.v_row_stride, rows, tid);
+        p.v_row_stride, w.seqlen_k - kt * T::kBlockN, tid);
   };
 
   load_tile_sw128<T::kBlockM, T::kHeadDimQK, T::kThreads>(sq, gq, p.q_row_stride, w.seqlen_q - i0,
@@ -70,16 +67,10 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   KeyTileRef tile{};
   if (tiles.count > 0) {
     tile = tiles[0];
-    load_tile_sw128<T::kBlockN, T::kHeadDimQK, T::kThreads>(
-        sk, gk + int64_t(tile.index) * T::kBlockN * p.k_row_stride, p.k_row_stride,
-        w.seqlen_k - tile.index * T::kBlockN, tid);
+    load_k(tile.index, 0);
   }
   ptx::cp_async_commit();
-  if (tiles.count > 0) {
-    load_tile_sw128<T::kBlockN, T::kHeadDimV, T::kThreads>(
-        sv, gv + int64_t(tile.index) * T::kBlockN * p.v_row_stride, p.v_row_stride,
-        w.seqlen_k - tile.index * T::kBlockN, tid);
-  }
+  if (tiles.count > 0) load_v(tile.index, 0);
   ptx::cp_async_commit();
 
   float o[1][T::kDTiles][4];
@@ -102,7 +93,8 @@ __global__ void __launch_bounds__(T::kThreads, 1)
     KeyTileRef next{};
     if (n + 1 < tiles.count) {
       next = tiles[n + 1];
-      load_kv(next.index, stage ^ 1);
+      load_k(next.index, stage ^ 1);
+      load_v(next.index, stage ^ 1);
     }
     ptx::cp_async_commit();
 

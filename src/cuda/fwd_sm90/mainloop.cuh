@@ -9,7 +9,6 @@
 #pragma once
 
 #include <cstdint>
-#include <type_traits>
 
 #include "cuda/fwd/ptx.cuh"
 #include "cuda/fwd/tile_size.h"
@@ -18,19 +17,10 @@
 namespace polyhead::cuda {
 
 template <typename Elem_, int Dqk, int Dv>
-struct FwdSm90Traits : FwdSm90Tile<Dqk, Dv> {
-  using Elem = Elem_;
-  using Tile = FwdSm90Tile<Dqk, Dv>;
-  static constexpr bool kIsBf16 = std::is_same_v<Elem_, __nv_bfloat16>;
-  static constexpr int kHeadDimQK = Dqk;
-  static constexpr int kHeadDimV = Dv;
-  static constexpr int kBlockM = Tile::kBlockM;
-  static constexpr int kBlockN = Tile::kBlockN;
-  static constexpr int kWarps = Tile::kWarps;
-  static constexpr int kThreads = Tile::kThreads;
+struct FwdSm90Traits : FwdTraitsBase<Elem_, Dqk, Dv, FwdSm90Tile<Dqk, Dv>> {
+  using Base = FwdTraitsBase<Elem_, Dqk, Dv, FwdSm90Tile<Dqk, Dv>>;
+  using Base::kBlockM, Base::kBlockN, Base::kWarps;
   static constexpr int kMTiles = 1;  // each warp owns 16 rows: its slice of a wgmma m64
-  static constexpr int kNTiles = kBlockN / 8;
-  static constexpr int kDTiles = Dv / 8;
   static constexpr uint32_t kBytesQ = kBlockM * Dqk * 2;
   static constexpr uint32_t kBytesK = kBlockN * Dqk * 2;
   static constexpr uint32_t kBytesV = kBlockN * Dv * 2;
