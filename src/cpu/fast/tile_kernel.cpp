@@ -268,34 +268,25 @@ void RunTask(const TaskArgs& task, Workspace& ws) {
     // dim, and for V a head dim the vector pairs divide), else converted into the workspace
     // (V padded with zero columns to dv_pad).
     const int64_t key0 = seq.k_start + j_begin;
-    const float* kt = kb;
-    int64_t k_stride = int64_t(dqk);
-    if (k_direct) {
-      kt = static_cast<const float*>(p.k.data) + seq.batch * p.k.stride[0] + key0 * p.k.stride[1] +
-           hk * p.k.stride[2];
-      k_stride = p.k.stride[1];
-    } else {
-      for (size_t j = 0; j < cols; ++j) {
-        const int64_t koff =
-            seq.batch * p.k.stride[0] + (key0 + int64_t(j)) * p.k.stride[1] + hk * p.k.stride[2];
-        load_strided_row(df, p.k.data, p.k.dtype, koff, p.k.stride[3], dqk, kb + j * dqk);
+    auto tile_rows = [&](const TensorView& t, bool direct, float* buf, size_t width, size_t pad,
+                         int64_t& stride) -> const float* {
+      const int64_t off0 = seq.batch * t.stride[0] + key0 * t.stride[1] + hk * t.stride[2];
+      if (direct) {
+        stride = t.stride[1];
+        return static_cast<const float*>(t.data) + off0;
       }
-    }
-    const float* vt = vb;
-    int64_t v_stride = int64_t(dv_pad);
-    if (v_direct) {
-      vt = static_cast<const float*>(p.v.data) + seq.batch * p.v.stride[0] + key0 * p.v.stride[1] +
-           hk * p.v.stride[2];
-      v_stride = p.v.stride[1];
-    } else {
+      stride = int64_t(pad);
       for (size_t j = 0; j < cols; ++j) {
-        const int64_t voff =
-            seq.batch * p.v.stride[0] + (key0 + int64_t(j)) * p.v.stride[1] + hk * p.v.stride[2];
-        float* vrow = vb + j * dv_pad;
-        load_strided_row(df, p.v.data, p.v.dtype, voff, p.v.stride[3], dv, vrow);
-        std::fill(vrow + dv, vrow + dv_pad, 0.0f);
+        float* row = buf + j * pad;
+        load_strided_row(df, t.data, t.dtype, off0 + int64_t(j) * t.stride[1], t.stride[3], width,
+                         row);
+        std::fill(row + width, row + pad, 0.0f);
       }
-    }
+      return buf;
+    };
+    int64_t k_stride = 0, v_stride = 0;
+    const float* kt = tile_rows(p.k, k_direct, kb, dqk, dqk, k_stride);
+    const float* vt = tile_rows(p.v, v_direct, vb, dv, dv_pad, v_stride);
     bool v_finite = true;
     if (!tile.full) {
       for (size_t j = 0; j < cols; ++j) {
