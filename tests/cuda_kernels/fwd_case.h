@@ -41,6 +41,7 @@ struct FwdCase {
   bool host_cu_seqlens = false;
   bool force_block_map = false;
   cuda::FwdFamily family = cuda::FwdFamily::automatic;
+  int max_ctas = 0;  // persistent kernels: cap on CTAs (several work items per CTA)
   // Values written into v before the run: {batch, key token, kv head, column, value}. Where
   // the reference output is then non-finite the kernel must give the same class of value.
   struct Poke {
@@ -59,8 +60,8 @@ struct FwdCase {
                     " mask=" + mask.to_string() + " softcap=" + std::to_string(softcap) +
                     " alibi=" + std::to_string(alibi) + " sinks=" + std::to_string(sinks) +
                     " lse=" + std::to_string(lse) + " map=" + std::to_string(force_block_map) +
-                    " family=" + std::to_string(int(family)) + " pad=" + std::to_string(token_pad) +
-                    " seed=" + std::to_string(seed);
+                    " family=" + std::to_string(int(family)) + " ctas=" + std::to_string(max_ctas) +
+                    " pad=" + std::to_string(token_pad) + " seed=" + std::to_string(seed);
     if (scale) s += " scale=" + std::to_string(*scale);
     for (const Poke& pk : v_pokes) {
       s += " v[" + std::to_string(pk.b) + "," + std::to_string(pk.t) + "," + std::to_string(pk.h) +
@@ -211,7 +212,7 @@ inline CompareResult run_case(const FwdCase& c, cudaStream_t stream = nullptr) {
   const Status st = cuda::fwd_supports(g, shape);
   EXPECT_TRUE(st.ok) << st.reason;
   if (!st.ok) return res;
-  cuda::fwd_run(g, shape, stream, {c.force_block_map, c.family});
+  cuda::fwd_run(g, shape, stream, {c.force_block_map, c.family, c.max_ctas});
   EXPECT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
   EXPECT_EQ(cudaGetLastError(), cudaSuccess);
 

@@ -354,6 +354,7 @@ void fwd_run(const AttentionProblem& p, const ProblemShape& s, void* stream_ptr,
   POLYHEAD_CHECK(q_tiles < std::numeric_limits<int32_t>::max(), "cuda backend: ", q_tiles,
                  " query tiles exceed the grid");
   f.q_tiles = int32_t(q_tiles);
+  f.max_ctas = overrides.max_ctas;
 #if POLYHEAD_FWD_SIMT_F32
   if (simt) {
     launch_fwd_simt_f32(f, int(s.head_dim_qk), int(s.head_dim_v), stream);

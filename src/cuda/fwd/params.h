@@ -71,6 +71,9 @@ struct FwdParams {
   // sequences. For varlen the x range is floor(total_q / kBlockM) + nseq virtual tiles, of
   // which sequence b owns [floor(cu_q[b] / kBlockM) + b, ... + ceil(len_b / kBlockM)).
   int32_t q_tiles = 0;  // gridDim.x
+  // Persistent kernels (fwd_sm90/) instead launch min(work items, SMs, max_ctas if > 0) CTAs
+  // that walk the same tiles as a list (work.cuh, resolve_item).
+  int32_t max_ctas = 0;
 };
 
 }  // namespace polyhead::cuda

@@ -21,16 +21,19 @@ struct WorkTile {
   int32_t seqlen_k = 0;
 };
 
-// Resolves blockIdx into a work tile; false when this CTA has nothing to do (a virtual varlen
-// tile past its sequence's end). Query tiles run last-first: under a causal mask the last
-// tiles visit the most key tiles, and starting them first shortens the tail of the grid.
+// Resolves grid coordinates (x: query tile slot, head, z: batch) into a work tile; false when
+// there is nothing to do (a virtual varlen tile past its sequence's end). Query tiles run
+// last-first: under a causal mask the last tiles visit the most key tiles, and starting them
+// first shortens the tail of the grid.
 template <int kBlockM>
-__device__ __forceinline__ bool resolve_work(const FwdParams& p, WorkTile& w) {
-  const int32_t x = p.q_tiles - 1 - int32_t(blockIdx.x);
-  w.head = int32_t(blockIdx.y);
+__device__ __forceinline__ bool resolve_work_at(const FwdParams& p, int32_t x_slot, int32_t head,
+                                                int32_t z, WorkTile& w) {
+  const int32_t x = p.q_tiles - 1 - x_slot;
+  w.head = head;
   if (p.cu_seqlens_q == nullptr) {
-    w.batch = w.seq = int32_t(blockIdx.z);
+    w.batch = w.seq = z;
     w.q_tile = x;
+    w.q_start = w.k_start = 0;
     w.seqlen_q = p.seqlen_q;
     w.seqlen_k = p.seqlen_k;
     return true;
@@ -56,6 +59,26 @@ __device__ __forceinline__ bool resolve_work(const FwdParams& p, WorkTile& w) {
   w.k_start = p.cu_seqlens_k[lo * p.cu_k_stride];
   w.seqlen_k = p.cu_seqlens_k[(lo + 1) * p.cu_k_stride] - w.k_start;
   return w.q_tile * kBlockM < w.seqlen_q;
+}
+
+// The work tile of this CTA in a grid of (q_tiles, heads_q, batch or 1).
+template <int kBlockM>
+__device__ __forceinline__ bool resolve_work(const FwdParams& p, WorkTile& w) {
+  return resolve_work_at<kBlockM>(p, int32_t(blockIdx.x), int32_t(blockIdx.y), int32_t(blockIdx.z),
+                                  w);
+}
+
+// The same tiles as one list for persistent kernels: item x is grid slot (x mod q_tiles,
+// (x / q_tiles) mod heads_q, x / (q_tiles heads_q)), so consecutive items are the query tiles
+// of one head and share its keys in L2, as consecutive CTAs of the grid do.
+__device__ __forceinline__ int64_t work_items(const FwdParams& p) {
+  return int64_t(p.q_tiles) * p.heads_q * (p.cu_seqlens_q ? 1 : p.batch);
+}
+template <int kBlockM>
+__device__ __forceinline__ bool resolve_item(const FwdParams& p, int64_t item, WorkTile& w) {
+  const int64_t hz = item / p.q_tiles;
+  return resolve_work_at<kBlockM>(p, int32_t(item - hz * p.q_tiles), int32_t(hz % p.heads_q),
+                                  int32_t(hz / p.heads_q), w);
 }
 
 // Global addresses of a work tile's first query row (q tile i0) and first key of its sequence,
@@ -90,13 +113,14 @@ struct KeyTileRef {
 // the tile lies inside the sequence, so full tiles skip all masking work.
 template <int kBlockM, int kBlockN>
 struct KeyTiles {
-  FwdMaskMode mode;
+  FwdMaskMode mode = FwdMaskMode::kWindow;
   int32_t begin = 0, count = 0;  // window: first key tile; block map: first entry
   int32_t seqlen_k = 0;
   // Window: tile [k0, k0 + kBlockN) is full when lo(last row) <= k0 and hi(first row) >= k1.
   int32_t lo_last = 0, hi_first = 0;
   const int32_t* entries = nullptr;
 
+  KeyTiles() = default;
   __device__ __forceinline__ KeyTiles(const FwdParams& p, const WorkTile& w) : mode(p.mask_mode) {
     seqlen_k = w.seqlen_k;
     const int32_t i0 = w.q_tile * kBlockM;

@@ -1,13 +1,18 @@
 // The Hopper forward kernel (sm_90a): FlashAttention-2's algorithm on the warpgroup tensor-core
-// instructions. One CTA of two warpgroups (three at Dqk = 64) per (sequence, query head, query
-// tile of 64 rows per warpgroup), one CTA per SM; warpgroup g owns rows [64 g, 64 g + 64). The Q
-// tile stays in shared memory; K and V tiles are double-buffered, so the load of key tile n + 1
-// runs during all of iteration n (the first tile's V has its own group, so S = Q K[0]^T does not
-// wait for it):
+// instructions, in a persistent grid. One CTA of two warpgroups (three at Dqk = 64) per SM
+// walks a static list of work items (sequence, query head, query tile of 64 rows per
+// warpgroup; warpgroup g owns rows [64 g, 64 g + 64)). The Q tile stays in shared memory; K
+// and V tiles are double-buffered, so the load of key tile n + 1 runs during all of iteration
+// n (the first tile's V has its own group, so S = Q K[0]^T does not wait for it):
 //
 //   wait tile n, barrier | issue K, V [n + 1] | S = Q K[n]^T (wgmma SS) | transform, mask,
 //   online softmax (registers) | (partial tile: Inf/NaN test of V[n]) | O += P V[n] (wgmma RS,
 //   P from registers)
+//
+// The key-tile pipeline runs across work items: the last iteration of an item issues the next
+// item's first K, V (and Q, into the second Q buffer where two fit), so the next item's
+// loads overlap this item's last products and its epilogue. At short sequences, where an
+// item has a few key tiles, that overlap is most of the gain over one CTA per item.
 //
 // The warpgroups meet only at the barrier, so one's softmax overlaps the other's products.
 // Scores, masks, softmax and the epilogue are the mma.sync kernel's (fwd/): the wgmma
@@ -26,104 +31,174 @@
 
 namespace polyhead::cuda {
 
+// Static persistent schedule: CTA c of G takes items r G + c in even rounds r and
+// r G + G - 1 - c in odd ones. Under a causal mask an item's cost falls with its position in
+// a head's list (last query tile first), so the snake order pairs long items with short ones
+// where plain striding would give some CTAs only the longest (e.g. 4 query tiles, G = 132:
+// every round would hand CTA c the same tile).
+struct PersistentSchedule {
+  int64_t items;
+  int32_t ctas, cta;
+  __device__ __forceinline__ int64_t item(int32_t round) const {
+    return int64_t(round) * ctas + ((round & 1) ? ctas - 1 - cta : cta);
+  }
+};
+
+// A work item with its key tiles and tensor origins.
+template <typename T>
+struct Sm90Item {
+  WorkTile w;
+  KeyTiles<T::kBlockM, T::kBlockN> tiles;
+  const typename T::Elem *q, *k, *v;
+
+  // Resolves the first item at or after schedule position `round` that has work; advances
+  // `round` past it. False when the schedule is exhausted.
+  __device__ __forceinline__ bool advance(const FwdParams& p, const PersistentSchedule& s,
+                                          int32_t& round) {
+    for (;;) {
+      const int64_t x = s.item(round);
+      if (x >= s.items) return false;  // item(round) grows with round
+      ++round;
+      if (!resolve_item<T::kBlockM>(p, x, w)) continue;
+      tiles = KeyTiles<T::kBlockM, T::kBlockN>(p, w);
+      const TileOrigins<typename T::Elem> g(p, w, w.q_tile * T::kBlockM);
+      q = g.q;
+      k = g.k;
+      v = g.v;
+      return true;
+    }
+  }
+};
+
 template <typename T>
 __global__ void __launch_bounds__(T::kThreads, 1)
     fwd_sm90_kernel(const __grid_constant__ FwdParams p) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using Elem = typename T::Elem;
   extern __shared__ __align__(1024) unsigned char smem_raw[];
-  WorkTile w;
-  if (!resolve_work<T::kBlockM>(p, w)) return;
+  const PersistentSchedule sched{work_items(p), int32_t(gridDim.x), int32_t(blockIdx.x)};
+  int32_t round = 0;
+  Sm90Item<T> cur;
+  if (!cur.advance(p, sched, round)) return;
 
   const int tid = int(threadIdx.x), lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
   const int warp_row0 = warp * 16;
   const uint32_t raw = ptx::smem_u32(smem_raw);
   const uint32_t base = (raw + 1023u) & ~1023u;  // swizzle atoms are 1024-byte aligned
   unsigned char* smem = smem_raw + (base - raw);
-  const uint32_t sq = base, sk = base + T::kOffK, sv = base + T::kOffV;
-
-  const int32_t i0 = w.q_tile * T::kBlockM;
-  const TileOrigins<Elem> g(p, w, i0);
-  const Elem *gq = g.q, *gk = g.k, *gv = g.v;
-
-  const KeyTiles<T::kBlockM, T::kBlockN> tiles(p, w);
+  const uint32_t sk = base + T::kOffK, sv = base + T::kOffV;
   const float sl2 = p.transform ? 1.0f : p.scale_log2;
 
-  auto load_k = [&](int32_t kt, int stage) {
+  auto load_q = [&](const Sm90Item<T>& it, int qstage) {
+    load_tile_sw128<T::kBlockM, T::kHeadDimQK, T::kThreads>(
+        base + uint32_t(qstage) * T::kBytesQ, it.q, p.q_row_stride,
+        it.w.seqlen_q - it.w.q_tile * T::kBlockM, tid);
+  };
+  auto load_k = [&](const Sm90Item<T>& it, int32_t kt, int stage) {
     load_tile_sw128<T::kBlockN, T::kHeadDimQK, T::kThreads>(
-        sk + uint32_t(stage) * T::kBytesK, gk + int64_t(kt) * T::kBlockN * p.k_row_stride,
-        p.k_row_stride, w.seqlen_k - kt * T::kBlockN, tid);
+        sk + uint32_t(stage) * T::kBytesK, it.k + int64_t(kt) * T::kBlockN * p.k_row_stride,
+        p.k_row_stride, it.w.seqlen_k - kt * T::kBlockN, tid);
   };
-  auto load_v = [&](int32_t kt, int stage) {
+  auto load_v = [&](const Sm90Item<T>& it, int32_t kt, int stage) {
     load_tile_sw128<T::kBlockN, T::kHeadDimV, T::kThreads>(
-        sv + uint32_t(stage) * T::kBytesV, gv + int64_t(kt) * T::kBlockN * p.v_row_stride,
-        p.v_row_stride, w.seqlen_k - kt * T::kBlockN, tid);
+        sv + uint32_t(stage) * T::kBytesV, it.v + int64_t(kt) * T::kBlockN * p.v_row_stride,
+        p.v_row_stride, it.w.seqlen_k - kt * T::kBlockN, tid);
+  };
+  // Issues (does not commit) the next item's Q and first K, V; false when there is none.
+  auto prefetch_next = [&](int qstage, int stage) {
+    int32_t r = round;
+    Sm90Item<T> nx;
+    if (!nx.advance(p, sched, r) || nx.tiles.count == 0) return false;
+    load_q(nx, qstage);
+    const int32_t kt = nx.tiles[0].index;
+    load_k(nx, kt, stage);
+    load_v(nx, kt, stage);
+    return true;
   };
 
-  load_tile_sw128<T::kBlockM, T::kHeadDimQK, T::kThreads>(sq, gq, p.q_row_stride, w.seqlen_q - i0,
-                                                          tid);
-  // Two groups for the first tile: S = Q K[0]^T starts when Q and K[0] have landed, while
-  // V[0] is still on its way (it is waited for before the first P V).
-  KeyTileRef tile{};
-  if (tiles.count > 0) {
-    tile = tiles[0];
-    load_k(tile.index, 0);
-  }
-  ptx::cp_async_commit();
-  if (tiles.count > 0) load_v(tile.index, 0);
-  ptx::cp_async_commit();
-
-  float o[1][T::kDTiles][4];
-#pragma unroll
-  for (int dt = 0; dt < T::kDTiles; ++dt) {
-#pragma unroll
-    for (int e = 0; e < 4; ++e) o[0][dt][e] = 0.0f;
-  }
-  OnlineSoftmax<T> softmax;
-
-  for (int32_t n = 0; n < tiles.count; ++n) {
-    const int stage = n & 1;
-    if (n == 0) {
-      ptx::cp_async_wait<1>();  // Q and K[0]
-    } else {
-      ptx::cp_async_wait<0>();
+  int qs = 0, stage = 0;
+  bool loaded = false;  // this item's Q and first K, V are in flight (prefetched)
+  for (;;) {
+    const int32_t count = cur.tiles.count;
+    const bool split = !loaded;  // Q, K[0] and V[0] as two groups, waited for separately
+    if (split && count > 0) {
+      load_q(cur, qs);
+      load_k(cur, cur.tiles[0].index, stage);
+      ptx::cp_async_commit();
+      load_v(cur, cur.tiles[0].index, stage);
+      ptx::cp_async_commit();
     }
-    sm90::fence_proxy_async();  // cp.async wrote through the generic proxy; wgmma reads async
-    __syncthreads();            // tile n (and Q) landed; every warp is done with the other stage
-    KeyTileRef next{};
-    if (n + 1 < tiles.count) {
-      next = tiles[n + 1];
-      load_k(next.index, stage ^ 1);
-      load_v(next.index, stage ^ 1);
+    const uint32_t sq = base + uint32_t(qs) * T::kBytesQ;
+    const int nq = T::kQStages == 2 ? qs ^ 1 : qs;  // Q buffer of the next item
+    bool next_loaded = false;
+
+    float o[1][T::kDTiles][4];
+#pragma unroll
+    for (int dt = 0; dt < T::kDTiles; ++dt) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) o[0][dt][e] = 0.0f;
     }
-    ptx::cp_async_commit();
+    OnlineSoftmax<T> softmax;
+    KeyTileRef tile{};
+    if (count > 0) tile = cur.tiles[0];
 
-    float s[1][T::kNTiles][4];
-    gemm_qk_sm90<T>(s, sq, sk + uint32_t(stage) * T::kBytesK, wg);
-    if (p.transform) transform_scores<T>(s, p, w, tile.index * T::kBlockN, warp_row0, lane);
-    if (tile.slot != -1) mask_scores<T>(s, p, w, tile, warp_row0, lane);
+    for (int32_t n = 0; n < count; ++n) {
+      if (split && n == 0) {
+        ptx::cp_async_wait<1>();  // Q and K[0]
+      } else {
+        ptx::cp_async_wait<0>();
+      }
+      sm90::fence_proxy_async();  // cp.async wrote through the generic proxy; wgmma reads async
+      __syncthreads();            // tile n (and Q) landed; every warp is done with the other stage
+      KeyTileRef next{};
+      if (n + 1 < count) {
+        next = cur.tiles[n + 1];
+        load_k(cur, next.index, stage ^ 1);
+        load_v(cur, next.index, stage ^ 1);
+      } else if (T::kQStages == 2) {
+        // The other Q buffer was last read by the previous item, before this barrier.
+        next_loaded = prefetch_next(nq, stage ^ 1);
+      }
+      ptx::cp_async_commit();  // possibly empty: the wait counts below count groups
 
-    softmax.update(s, o, sl2);
+      float s[1][T::kNTiles][4];
+      gemm_qk_sm90<T>(s, sq, sk + uint32_t(stage) * T::kBytesK, wg);
+      if (p.transform) transform_scores<T>(s, p, cur.w, tile.index * T::kBlockN, warp_row0, lane);
+      if (tile.slot != -1) mask_scores<T>(s, p, cur.w, tile, warp_row0, lane);
 
-    if (n == 0) {
-      ptx::cp_async_wait<1>();  // V[0] too (tile 1's group, committed last, may still fly)
-      sm90::fence_proxy_async();
+      softmax.update(s, o, sl2);
+
+      if (split && n == 0) {
+        ptx::cp_async_wait<1>();  // V[0] too (the group committed last may still fly)
+        sm90::fence_proxy_async();
+        __syncthreads();
+      }
+      const Elem* v_tile = reinterpret_cast<const Elem*>(smem + T::kOffV + stage * T::kBytesV);
+      // A partial tile whose values hold Inf/NaN takes the exact path (exact_pv.cuh).
+      const bool exact = tile.slot != -1 && __syncthreads_or(v_tile_nonfinite<T>(
+                                                reinterpret_cast<const uint16_t*>(v_tile), tid));
+      if (!exact) {
+        gemm_pv_sm90<T>(o, s, sv + uint32_t(stage) * T::kBytesV);
+      } else {
+        exact_pv<T>(o, s, p, cur.w, tile, reinterpret_cast<Elem*>(smem + T::kOffP), v_tile,
+                    warp_row0, lane);
+      }
+      tile = next;
+      stage ^= 1;
+    }
+    if (!next_loaded) {
+      // One Q buffer (or an item without key tiles): the next item's loads start once every
+      // warp is past this item's products, and overlap its epilogue.
       __syncthreads();
+      next_loaded = prefetch_next(nq, stage);
+      ptx::cp_async_commit();
     }
-    const Elem* v_tile = reinterpret_cast<const Elem*>(smem + T::kOffV + stage * T::kBytesV);
-    // A partial tile whose values hold Inf/NaN takes the exact path (exact_pv.cuh).
-    const bool exact = tile.slot != -1 && __syncthreads_or(v_tile_nonfinite<T>(
-                                              reinterpret_cast<const uint16_t*>(v_tile), tid));
-    if (!exact) {
-      gemm_pv_sm90<T>(o, s, sv + uint32_t(stage) * T::kBytesV);
-    } else {
-      exact_pv<T>(o, s, p, w, tile, reinterpret_cast<Elem*>(smem + T::kOffP), v_tile, warp_row0,
-                  lane);
-    }
-    tile = next;
+    write_output<T>(o, softmax, p, cur.w, sl2, warp_row0, lane);
+    if (!cur.advance(p, sched, round)) break;
+    loaded = next_loaded;
+    if (loaded) qs = nq;
   }
   ptx::cp_async_wait<0>();  // nothing may still be landing in shared memory at exit
-  write_output<T>(o, softmax, p, w, sl2, warp_row0, lane);
 #else
   __trap();  // built without sm_90a code for this device: the dispatcher never launches it
 #endif

@@ -3,6 +3,9 @@
 // includes this and instantiates launch_fwd_sm90 for one configuration.
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
+
 #include "cuda/cuda_check.h"
 #include "cuda/fwd/launch.cuh"
 #include "cuda/fwd_sm90/kernel.cuh"
@@ -16,8 +19,13 @@ void launch_fwd_sm90(const FwdParams& p, cudaStream_t stream) {
   const auto kernel = fwd_sm90_kernel<T>;
   POLYHEAD_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes));
-  const dim3 grid(unsigned(p.q_tiles), unsigned(p.heads_q),
-                  p.cu_seqlens_q ? 1u : unsigned(p.batch));
+  // Persistent: one CTA per SM (or per work item, when fewer), each walking its share.
+  int device = 0, sms = 0;
+  POLYHEAD_CUDA_CHECK(cudaGetDevice(&device));
+  POLYHEAD_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  const int64_t items = int64_t(p.q_tiles) * p.heads_q * (p.cu_seqlens_q ? 1 : p.batch);
+  const int64_t ctas = std::min<int64_t>(items, p.max_ctas > 0 ? std::min(sms, p.max_ctas) : sms);
+  const dim3 grid{unsigned(ctas)};
   kernel<<<grid, T::kThreads, T::kSmemBytes, stream>>>(p);
   POLYHEAD_CUDA_CHECK_LAUNCH("fwd_sm90_kernel");
 }

@@ -3,9 +3,9 @@
 // from registers). Every tile is stored in the 128-byte swizzled layout of wgmma.cuh, so no
 // padding and no bank conflicts for either the cp.async writes or the tensor-core reads.
 //
-// Shared memory (bytes, each region 1024-aligned): Q [kBlockM x Dqk], K [2][kBlockN x Dqk],
-// V [2][kBlockN x Dv] (double-buffered: tile n + 1 loads during the whole of iteration n), and
-// the P scratch of the exact path (exact_pv.cuh).
+// Shared memory (bytes, each region 1024-aligned): Q [kQStages][kBlockM x Dqk], K [2][kBlockN x
+// Dqk], V [2][kBlockN x Dv] (double-buffered: tile n + 1 loads during the whole of iteration n),
+// and the P scratch of the exact path (exact_pv.cuh).
 #pragma once
 
 #include <cstdint>
@@ -24,7 +24,11 @@ struct FwdSm90Traits : FwdTraitsBase<Elem_, Dqk, Dv, FwdSm90Tile<Dqk, Dv>> {
   static constexpr uint32_t kBytesQ = kBlockM * Dqk * 2;
   static constexpr uint32_t kBytesK = kBlockN * Dqk * 2;
   static constexpr uint32_t kBytesV = kBlockN * Dv * 2;
-  static constexpr uint32_t kOffK = kBytesQ;
+  static constexpr uint32_t kBytesAfterQ = 2 * (kBytesK + kBytesV) + kBlockM * kBlockN * 2 + 1024;
+  // Two Q buffers where they fit, so the next work item's Q loads during this item's last key
+  // tile (kernel.cuh); otherwise (Dqk = 256) it loads during the epilogue.
+  static constexpr int kQStages = 2 * kBytesQ + kBytesAfterQ <= 227 * 1024 ? 2 : 1;
+  static constexpr uint32_t kOffK = kQStages * kBytesQ;
   static constexpr uint32_t kOffV = kOffK + 2 * kBytesK;
   static constexpr uint32_t kOffP = kOffV + 2 * kBytesV;
   static constexpr uint32_t kSmemBytes = kOffP + kBlockM * kBlockN * 2 + 1024;  // + alignment
