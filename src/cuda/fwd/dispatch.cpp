@@ -221,6 +221,14 @@ Status fwd_supports(const AttentionProblem& p, const ProblemShape& s) {
                       std::to_string(s.heads_q) + " heads, " + std::to_string(s.batch) +
                       " sequences)");
   }
+  // Query tiles of the smallest tile height (32 rows) x heads x sequences: the persistent
+  // kernels index work items in 32 bits.
+  const int64_t items =
+      (s.varlen ? total_q / 32 + s.batch : (s.seqlen_q + 31) / 32 * s.batch) * s.heads_q;
+  if (items >= kMax32) {
+    return Status::no("too much work for one call: " + std::to_string(items) +
+                      " (32-row query tile, head) pairs; at most 2^31 - 1 (split the batch)");
+  }
 
   if (!formula_mask(p.mask)) {
     if (p.mask.is_dynamic()) {
@@ -355,6 +363,15 @@ void fwd_run(const AttentionProblem& p, const ProblemShape& s, void* stream_ptr,
                  " query tiles exceed the grid");
   f.q_tiles = int32_t(q_tiles);
   f.max_ctas = overrides.max_ctas;
+  // Under a mask or varlen the cost of a query tile varies with its position.
+  f.slot_major = s.varlen || p.mask.get_if<NoMask>() == nullptr;
+  const int64_t per_slot = s.heads_q * (s.varlen ? 1 : s.batch);
+  POLYHEAD_CHECK(q_tiles * per_slot < std::numeric_limits<int32_t>::max(),
+                 "cuda backend: ", q_tiles * per_slot,
+                 " (query tile, head, sequence) work items exceed 2^31 - 1");
+  f.work_items = int32_t(q_tiles * per_slot);
+  f.div_outer = FastDiv(uint32_t(f.slot_major ? per_slot : q_tiles));
+  f.div_heads = FastDiv(uint32_t(s.heads_q));
 #if POLYHEAD_FWD_SIMT_F32
   if (simt) {
     launch_fwd_simt_f32(f, int(s.head_dim_qk), int(s.head_dim_v), stream);

@@ -18,7 +18,8 @@ enum class FwdFamily { automatic, mma_sync, wgmma };
 struct FwdOverrides {
   bool force_block_map = false;  // run no-mask and window masks through the block-map path
   FwdFamily family = FwdFamily::automatic;  // wgmma where unavailable throws Error
-  int max_ctas = 0;  // persistent kernels (wgmma): at most this many CTAs; 0 = one per SM
+  // Persistent kernels (wgmma): at most this many CTAs; 0 = one per SM, < 0 = one per item.
+  int max_ctas = 0;
 };
 
 Status fwd_supports(const AttentionProblem& p, const ProblemShape& s);

@@ -7,6 +7,19 @@
 
 namespace polyhead::cuda {
 
+// Division of values below 2^31 by a fixed divisor d >= 1 through a multiply-high and a shift
+// (Granlund and Montgomery, "Division by invariant integers using multiplication", 1994):
+// with s = ceil(log2 d) and m = floor(2^32 (2^s - d) / d) + 1, n / d = (mulhi(n, m) + n) >> s.
+// The persistent kernels split a work-item index with it on every item.
+struct FastDiv {
+  uint32_t d = 1, m = 1, s = 0;
+  FastDiv() = default;
+  explicit FastDiv(uint32_t divisor) : d(divisor) {
+    while ((uint64_t(1) << s) < d) ++s;
+    m = uint32_t(((uint64_t(1) << 32) * ((uint64_t(1) << s) - d)) / d + 1);
+  }
+};
+
 // Where a query tile's key tiles come from.
 enum class FwdMaskMode : int32_t {
   kWindow = 0,    // by formula inside the kernel (no mask, causal, sliding window)
@@ -73,7 +86,11 @@ struct FwdParams {
   int32_t q_tiles = 0;  // gridDim.x
   // Persistent kernels (fwd_sm90/) instead launch min(work items, SMs, max_ctas if > 0) CTAs
   // that walk the same tiles as a list (work.cuh, resolve_item).
-  int32_t max_ctas = 0;
+  int32_t max_ctas = 0;     // < 0: one CTA per work item
+  bool slot_major = false;  // work-item order (work.cuh, resolve_item)
+  int32_t work_items = 0;   // q_tiles * heads_q * (batch, or 1 for varlen), < 2^31
+  FastDiv div_outer;        // slot-major: by heads_q * batch; head-major: by q_tiles
+  FastDiv div_heads;        // by heads_q
 };
 
 }  // namespace polyhead::cuda

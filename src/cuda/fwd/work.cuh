@@ -68,17 +68,22 @@ __device__ __forceinline__ bool resolve_work(const FwdParams& p, WorkTile& w) {
                                   w);
 }
 
-// The same tiles as one list for persistent kernels: item x is grid slot (x mod q_tiles,
-// (x / q_tiles) mod heads_q, x / (q_tiles heads_q)), so consecutive items are the query tiles
-// of one head and share its keys in L2, as consecutive CTAs of the grid do.
-__device__ __forceinline__ int64_t work_items(const FwdParams& p) {
-  return int64_t(p.q_tiles) * p.heads_q * (p.cu_seqlens_q ? 1 : p.batch);
+// The same tiles as one list for persistent kernels. Head-major (equal-cost items): item x is
+// grid slot (x mod q_tiles, (x / q_tiles) mod heads_q, x / (q_tiles heads_q)), so
+// consecutive items are the query tiles of one head and share its keys in L2, as consecutive
+// CTAs of the grid do. Slot-major (p.slot_major: masks whose cost varies by query tile): the
+// tile slot varies slowest, so the items running at once cost about the same. The divisions
+// are FastDiv's (params.h): p.work_items < 2^31.
+__device__ __forceinline__ uint32_t fast_div(uint32_t n, const FastDiv& f) {
+  return (__umulhi(n, f.m) + n) >> f.s;
 }
 template <int kBlockM>
-__device__ __forceinline__ bool resolve_item(const FwdParams& p, int64_t item, WorkTile& w) {
-  const int64_t hz = item / p.q_tiles;
-  return resolve_work_at<kBlockM>(p, int32_t(item - hz * p.q_tiles), int32_t(hz % p.heads_q),
-                                  int32_t(hz / p.heads_q), w);
+__device__ __forceinline__ bool resolve_item(const FwdParams& p, int32_t item, WorkTile& w) {
+  const uint32_t x = uint32_t(item), outer = fast_div(x, p.div_outer);
+  const uint32_t inner = x - outer * p.div_outer.d;
+  const uint32_t slot = p.slot_major ? outer : inner, hz = p.slot_major ? inner : outer;
+  const uint32_t z = fast_div(hz, p.div_heads);
+  return resolve_work_at<kBlockM>(p, int32_t(slot), int32_t(hz - z * p.div_heads.d), int32_t(z), w);
 }
 
 // Global addresses of a work tile's first query row (q tile i0) and first key of its sequence,

@@ -37,10 +37,10 @@ namespace polyhead::cuda {
 // where plain striding would give some CTAs only the longest (e.g. 4 query tiles, G = 132:
 // every round would hand CTA c the same tile).
 struct PersistentSchedule {
-  int64_t items;
-  int32_t ctas, cta;
-  __device__ __forceinline__ int64_t item(int32_t round) const {
-    return int64_t(round) * ctas + ((round & 1) ? ctas - 1 - cta : cta);
+  int32_t items, ctas, cta;
+  // Past the last item this may exceed 2^31 only by less than ctas: compared as unsigned.
+  __device__ __forceinline__ uint32_t item(int32_t round) const {
+    return uint32_t(round) * uint32_t(ctas) + uint32_t((round & 1) ? ctas - 1 - cta : cta);
   }
 };
 
@@ -56,10 +56,10 @@ struct Sm90Item {
   __device__ __forceinline__ bool advance(const FwdParams& p, const PersistentSchedule& s,
                                           int32_t& round) {
     for (;;) {
-      const int64_t x = s.item(round);
-      if (x >= s.items) return false;  // item(round) grows with round
+      const uint32_t x = s.item(round);
+      if (x >= uint32_t(s.items)) return false;  // item(round) grows with round
       ++round;
-      if (!resolve_item<T::kBlockM>(p, x, w)) continue;
+      if (!resolve_item<T::kBlockM>(p, int32_t(x), w)) continue;
       tiles = KeyTiles<T::kBlockM, T::kBlockN>(p, w);
       const TileOrigins<typename T::Elem> g(p, w, w.q_tile * T::kBlockM);
       q = g.q;
@@ -76,7 +76,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using Elem = typename T::Elem;
   extern __shared__ __align__(1024) unsigned char smem_raw[];
-  const PersistentSchedule sched{work_items(p), int32_t(gridDim.x), int32_t(blockIdx.x)};
+  const PersistentSchedule sched{p.work_items, int32_t(gridDim.x), int32_t(blockIdx.x)};
   int32_t round = 0;
   Sm90Item<T> cur;
   if (!cur.advance(p, sched, round)) return;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 
 #include "cuda/cuda_check.h"
 #include "cuda/fwd/launch.cuh"
@@ -23,8 +24,11 @@ void launch_fwd_sm90(const FwdParams& p, cudaStream_t stream) {
   int device = 0, sms = 0;
   POLYHEAD_CUDA_CHECK(cudaGetDevice(&device));
   POLYHEAD_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  const int64_t items = int64_t(p.q_tiles) * p.heads_q * (p.cu_seqlens_q ? 1 : p.batch);
-  const int64_t ctas = std::min<int64_t>(items, p.max_ctas > 0 ? std::min(sms, p.max_ctas) : sms);
+  const int64_t items = p.work_items;
+  const int64_t cap = p.max_ctas < 0   ? std::numeric_limits<int32_t>::max()
+                      : p.max_ctas > 0 ? std::min(sms, p.max_ctas)
+                                       : sms;
+  const int64_t ctas = std::min(items, cap);
   const dim3 grid{unsigned(ctas)};
   kernel<<<grid, T::kThreads, T::kSmemBytes, stream>>>(p);
   POLYHEAD_CUDA_CHECK_LAUNCH("fwd_sm90_kernel");
