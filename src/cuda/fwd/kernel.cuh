@@ -94,7 +94,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
     if (n + 1 < tiles.count) load_k(tiles[n + 1].index);
     ptx::cp_async_commit();
 
-    softmax.update(s, o, sl2);
+    softmax.update(s, o, sl2, n == 0);
     if (!exact) {
       gemm_pv<T>(o, s, frag);
     } else {

@@ -86,12 +86,19 @@ struct OnlineSoftmax {
     }
   }
 
-  // Folds one tile of scores into the state; s becomes the tile's probabilities. O is
-  // rescaled only when some row of the warp has a new maximum (alpha != 1): after the first
-  // few key tiles the running max rarely moves, and skipping the multiply (exact: alpha is
-  // exactly 1 otherwise) takes Dv / 2 * kMTiles multiplies off the path to the P V products.
+  // Folds one tile of scores into the state; s becomes the tile's probabilities.
+  //
+  // The reference max m moves only when a row's new maximum exceeds it by more than
+  // kRescaleLog2 in log2 units (FlashAttention-4's conditional rescaling): the probabilities
+  // then stay below 2^kRescaleLog2, and m, l and O stay consistent, so the result is the same
+  // up to rounding. O is rescaled only when some row of the warp moved its m (alpha != 1) and
+  // never on the first tile (O is still zero): with a random start the max rises on most of
+  // the first ten tiles, and each rescale costs Dv / 2 * kMTiles multiplies on the path to
+  // the P V products, which short sequences (a few tiles per query tile) paid on most tiles.
+  static constexpr float kRescaleLog2 = 8.0f;
   __device__ __forceinline__ void update(float (&s)[T::kMTiles][T::kNTiles][4],
-                                         float (&o)[T::kMTiles][T::kDTiles][4], float sl2) {
+                                         float (&o)[T::kMTiles][T::kDTiles][4], float sl2,
+                                         bool first = false) {
 #pragma unroll
     for (int mt = 0; mt < T::kMTiles; ++mt) {
 #pragma unroll
@@ -103,9 +110,11 @@ struct OnlineSoftmax {
         }
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        // -inf - -inf is NaN, so a row without a visible key keeps m = -inf.
+        if (!(mx * sl2 - m[mt][h] * sl2 > kRescaleLog2)) mx = m[mt][h];
         const float m_sub = mx == -INFINITY ? 0.0f : mx * sl2;
         const float alpha = ptx::exp2_approx(m[mt][h] * sl2 - m_sub);
-        if (__any_sync(0xffffffffu, mx != m[mt][h])) {
+        if (!first && __any_sync(0xffffffffu, mx != m[mt][h])) {
 #pragma unroll
           for (int dt = 0; dt < T::kDTiles; ++dt) {
             o[mt][dt][2 * h] *= alpha;
