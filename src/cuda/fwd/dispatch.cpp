@@ -121,15 +121,15 @@ const TcConfig* find_sm90(const AttentionProblem& p, const ProblemShape& s) {
 }
 
 // Where both families run a problem, the wgmma kernel is faster except at Dqk = 64 on short
-// sequences. Measured on the H200 (bf16, 16k tokens per batch, docs/cuda-forward.md): its
-// 192-row tiles win from 2k query tokens without a mask (2k 298 vs 282 TFLOP/s, 16k 341 vs
-// 305) and from 4k with one (causal 4k 260 vs 260, 16k 318 vs 291); below that the mma.sync
-// kernel, two CTAs per SM, starts its tiles sooner (512 tokens: 230 vs 217 dense, 143 vs 111
-// causal).
+// sequences. Measured on the H200 (bf16, 16k tokens per batch, docs/cuda-forward.md; the
+// persistent wgmma kernel at 6985f1b against the mma.sync kernel at afa7c14): its 192-row
+// tiles win from 1k query tokens without a mask (1k 262 vs 260 TFLOP/s, 512 229 vs 229, 16k
+// 349 vs 305) and from 4k with one (causal 4k 269 vs 260, 2k 225 vs 229, 512 111 vs 142:
+// causal short sequences waste most of a 192-row diagonal tile).
 bool prefer_wgmma(const AttentionProblem& p, const ProblemShape& s) {
   if (s.head_dim_qk != 64) return true;
   const int64_t rows = s.varlen ? p.q.shape[1] / std::max<int64_t>(s.batch, 1) : s.seqlen_q;
-  return rows >= (p.mask.is_none() ? 2048 : 4096);
+  return rows >= (p.mask.is_none() ? 1024 : 4096);
 }
 
 }  // namespace
