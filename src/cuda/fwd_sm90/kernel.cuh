@@ -161,16 +161,12 @@ __global__ void __launch_bounds__(T::kThreads, 1)
       }
       ptx::cp_async_commit();  // possibly empty: the wait counts below count groups
 
-      KeyHalves kh{};
-      if (T::kTrimKeyHalves && tile.slot != -1 && p.mask_mode == FwdMaskMode::kWindow) {
-        kh = key_halves<T>(p, cur.w, tile.index * T::kBlockN, wg);
-      }
       float s[1][T::kNTiles][4];
-      gemm_qk_sm90<T>(s, sq, sk + uint32_t(stage) * T::kBytesK, wg, kh);
+      gemm_qk_sm90<T>(s, sq, sk + uint32_t(stage) * T::kBytesK, wg);
       if (p.transform) transform_scores<T>(s, p, cur.w, tile.index * T::kBlockN, warp_row0, lane);
       if (tile.slot != -1) mask_scores<T>(s, p, cur.w, tile, warp_row0, lane);
 
-      softmax.update(s, o, sl2, n == 0);
+      softmax.update(s, o, sl2);
 
       if (split && n == 0) {
         ptx::cp_async_wait<1>();  // V[0] too (the group committed last may still fly)
@@ -182,7 +178,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
       const bool exact = tile.slot != -1 && __syncthreads_or(v_tile_nonfinite<T>(
                                                 reinterpret_cast<const uint16_t*>(v_tile), tid));
       if (!exact) {
-        gemm_pv_sm90<T>(o, s, sv + uint32_t(stage) * T::kBytesV, kh);
+        gemm_pv_sm90<T>(o, s, sv + uint32_t(stage) * T::kBytesV);
       } else {
         exact_pv<T>(o, s, p, cur.w, tile, reinterpret_cast<Elem*>(smem + T::kOffP), v_tile,
                     warp_row0, lane);

@@ -10,10 +10,8 @@
 
 #include <cstdint>
 
-#include "cuda/fwd/params.h"
 #include "cuda/fwd/ptx.cuh"
 #include "cuda/fwd/tile_size.h"
-#include "cuda/fwd/work.cuh"
 #include "cuda/fwd_sm90/wgmma.cuh"
 
 namespace polyhead::cuda {
@@ -23,9 +21,6 @@ struct FwdSm90Traits : FwdTraitsBase<Elem_, Dqk, Dv, FwdSm90Tile<Dqk, Dv>> {
   using Base = FwdTraitsBase<Elem_, Dqk, Dv, FwdSm90Tile<Dqk, Dv>>;
   using Base::kBlockM, Base::kBlockN, Base::kWarps;
   static constexpr int kMTiles = 1;  // each warp owns 16 rows: its slice of a wgmma m64
-  // Partial 128-key tiles skip the key halves a warpgroup cannot see (KeyHalves below); not
-  // with three warpgroups, whose 168 registers per thread would spill the extra code paths.
-  static constexpr bool kTrimKeyHalves = kBlockN == 128 && kWarps <= 8;
   static constexpr uint32_t kBytesQ = kBlockM * Dqk * 2;
   static constexpr uint32_t kBytesK = kBlockN * Dqk * 2;
   static constexpr uint32_t kBytesV = kBlockN * Dv * 2;
@@ -82,62 +77,18 @@ __device__ __forceinline__ void load_tile_sw128(uint32_t smem, const Elem* gmem,
   }
 }
 
-// The 64-key halves [lo, hi) of a 128-key tile that some row of a warpgroup can see; the
-// products skip the others (whose scores the mask then sets to -inf). On a causal diagonal
-// tile the first warpgroup sees only the first half, at a window's far edge the second
-// warpgroup only the second: a quarter of such a tile's tensor work.
-struct KeyHalves {
-  int lo = 0, hi = 2;
-};
-
+// s = Q[this warpgroup's 64 rows] K^T over the whole Dqk (Dqk / 16 wgmma k-steps, one group).
 template <typename T>
-__device__ __forceinline__ KeyHalves key_halves(const FwdParams& p, const WorkTile& w, int32_t key0,
-                                                int wg) {
-  const int32_t r0 = w.q_tile * T::kBlockM + wg * 64, r1 = min(r0 + 63, w.seqlen_q - 1);
-  if (r1 < r0) return {};  // rows past the end: never written, computed in full as before
-  // lo(i) and hi(i) grow with i, so [lo(r0), hi(r1)) covers every row's visible keys.
-  const detail::WindowPolicy pol = window_policy(p, w);
-  const int64_t lo = pol.lo(r0) - key0, hi = pol.hi(r1) - key0;
-  KeyHalves k;
-  k.lo = lo <= 0 ? 0 : lo >= 128 ? 2 : int(lo / 64);
-  k.hi = hi >= 128 ? 2 : hi <= 0 ? 0 : int((hi + 63) / 64);
-  if (k.hi < k.lo) k.hi = k.lo;
-  return k;
-}
-
-// s[key half kHalf] = Q[this warpgroup's rows] K[half]^T with one 64-wide wgmma per k-step.
-template <typename T, int kHalf>
-__device__ __forceinline__ void gemm_qk_half(float (&s)[1][T::kNTiles][4], uint32_t sq, uint32_t sk,
+__device__ __forceinline__ void gemm_qk_sm90(float (&s)[1][T::kNTiles][4], uint32_t sq, uint32_t sk,
                                              int wg) {
-  float(&d)[8][4] = *reinterpret_cast<float(*)[8][4]>(&s[0][8 * kHalf]);
+  sm90::fence_operands(s[0]);
+  sm90::fence();
 #pragma unroll
   for (int kk = 0; kk < T::kHeadDimQK / 16; ++kk) {
     const uint32_t a = sq + uint32_t((kk / 4) * T::kBlockM * 128 + wg * 64 * 128 + (kk % 4) * 32);
-    const uint32_t b =
-        sk + uint32_t((kk / 4) * T::kBlockN * 128 + kHalf * 64 * 128 + (kk % 4) * 32);
-    sm90::wgmma_ss<typename T::Elem, 64>(d, sm90::desc_sw128(a, 16, 1024),
-                                         sm90::desc_sw128(b, 16, 1024), kk > 0 ? 1 : 0);
-  }
-}
-
-// s = Q[this warpgroup's 64 rows] K^T over the whole Dqk (Dqk / 16 wgmma k-steps, one group),
-// for the key halves kh of a 128-key tile (all of a 64-key one).
-template <typename T>
-__device__ __forceinline__ void gemm_qk_sm90(float (&s)[1][T::kNTiles][4], uint32_t sq, uint32_t sk,
-                                             int wg, KeyHalves kh = {}) {
-  sm90::fence_operands(s[0]);
-  sm90::fence();
-  if (T::kBlockN != 128 || (kh.lo == 0 && kh.hi == 2)) {
-#pragma unroll
-    for (int kk = 0; kk < T::kHeadDimQK / 16; ++kk) {
-      const uint32_t a = sq + uint32_t((kk / 4) * T::kBlockM * 128 + wg * 64 * 128 + (kk % 4) * 32);
-      const uint32_t b = sk + uint32_t((kk / 4) * T::kBlockN * 128 + (kk % 4) * 32);
-      sm90::wgmma_ss<typename T::Elem, T::kBlockN>(s[0], sm90::desc_sw128(a, 16, 1024),
-                                                   sm90::desc_sw128(b, 16, 1024), kk > 0 ? 1 : 0);
-    }
-  } else if constexpr (T::kBlockN == 128) {
-    if (kh.lo == 0 && kh.hi == 1) gemm_qk_half<T, 0>(s, sq, sk, wg);
-    if (kh.lo == 1 && kh.hi == 2) gemm_qk_half<T, 1>(s, sq, sk, wg);
+    const uint32_t b = sk + uint32_t((kk / 4) * T::kBlockN * 128 + (kk % 4) * 32);
+    sm90::wgmma_ss<typename T::Elem, T::kBlockN>(s[0], sm90::desc_sw128(a, 16, 1024),
+                                                 sm90::desc_sw128(b, 16, 1024), kk > 0 ? 1 : 0);
   }
   sm90::commit();
   sm90::wait<0>();
@@ -148,8 +99,7 @@ __device__ __forceinline__ void gemm_qk_sm90(float (&s)[1][T::kNTiles][4], uint3
 // is laid out as mma.sync's m16n8 tiles, so two adjacent n8 tiles are one k16 A fragment.
 template <typename T>
 __device__ __forceinline__ void gemm_pv_sm90(float (&o)[1][T::kDTiles][4],
-                                             const float (&s)[1][T::kNTiles][4], uint32_t sv,
-                                             KeyHalves kh = {}) {
+                                             const float (&s)[1][T::kNTiles][4], uint32_t sv) {
   using Elem = typename T::Elem;
   uint32_t pa[T::kBlockN / 16][4];
 #pragma unroll
@@ -163,8 +113,6 @@ __device__ __forceinline__ void gemm_pv_sm90(float (&o)[1][T::kDTiles][4],
   sm90::fence();
 #pragma unroll
   for (int kc = 0; kc < T::kBlockN / 16; ++kc) {
-    // Key chunks outside the warpgroup's halves hold p = 0 for every row: skipped.
-    if (T::kBlockN == 128 && (kc < 4 * kh.lo || kc >= 4 * kh.hi)) continue;
     const uint32_t b = sv + uint32_t(kc * 16 * 128);
     sm90::wgmma_rs<Elem, T::kHeadDimV>(o[0], pa[kc], sm90::desc_sw128(b, T::kBlockN * 128, 1024),
                                        1);
