@@ -111,7 +111,30 @@ struct CacheEntry {
   void* device = nullptr;
   cudaEvent_t ready = nullptr;
   FwdBlockMap map;
+  double work = 0;
 };
+
+double map_work(const HostBlockMap& m, const std::vector<detail::Sequence>& seqs, int64_t heads_q,
+                TileShape tile) {
+  // Per CSR row: full + 1.25 partial entries, as a prefix sum over rows.
+  std::vector<double> prefix(m.row_ptr.size(), 0.0);
+  for (size_t r = 0; r + 1 < m.row_ptr.size(); ++r) {
+    double w = 0;
+    for (int32_t e = m.row_ptr[r]; e < m.row_ptr[r + 1]; ++e) {
+      w += m.tiles[size_t(2 * e + 1)] >= 0 ? 1.25 : 1.0;
+    }
+    prefix[r + 1] = prefix[r] + w;
+  }
+  double work = 0;
+  for (size_t b = 0; b < seqs.size(); ++b) {
+    const int64_t q_tiles = (seqs[b].seqlen_q + tile.m - 1) / tile.m;
+    for (int64_t h = 0; h < heads_q; ++h) {
+      const size_t row0 = size_t(m.row_start[b * size_t(heads_q) + size_t(h)]);
+      work += prefix[row0 + size_t(q_tiles)] - prefix[row0];
+    }
+  }
+  return work * double(tile.m) * double(tile.n);
+}
 
 struct Cache {
   std::mutex mutex;
@@ -156,6 +179,7 @@ std::optional<CachedBlockMap> cached_block_map(const AttentionProblem& p, const 
                  tl = put(buf, host.tiles), bt = put(buf, host.bits);
     if (c.bytes + buf.size() > Cache::kLimit) return std::nullopt;
     CacheEntry e;
+    e.work = map_work(host, seqs, s.heads_q, tile);
     POLYHEAD_CUDA_CHECK(cudaMallocAsync(&e.device, buf.size(), stream));
     POLYHEAD_CUDA_CHECK(
         cudaMemcpyAsync(e.device, buf.data(), buf.size(), cudaMemcpyHostToDevice, stream));
@@ -171,7 +195,7 @@ std::optional<CachedBlockMap> cached_block_map(const AttentionProblem& p, const 
   } else {
     POLYHEAD_CUDA_CHECK(cudaStreamWaitEvent(stream, it->second.ready, 0));
   }
-  return CachedBlockMap{it->second.map};
+  return CachedBlockMap{it->second.map, it->second.work};
 }
 
 }  // namespace polyhead::cuda

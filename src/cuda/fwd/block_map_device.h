@@ -34,6 +34,10 @@ HostBlockMap build_block_map(const AttentionProblem& p, const ProblemShape& s,
 // block mask can change between calls behind the same pointer) or the cache is full (256 MiB).
 struct CachedBlockMap {
   FwdBlockMap map;
+  // Tile elements the kernel computes over all (sequence, head, query tile) rows, a partial
+  // tile (mask, Inf/NaN test of V) counted as 1.25 full ones: the dispatcher compares tile
+  // shapes with it.
+  double work = 0;
 };
 std::optional<CachedBlockMap> cached_block_map(const AttentionProblem& p, const ProblemShape& s,
                                                TileShape tile, int device, void* stream);

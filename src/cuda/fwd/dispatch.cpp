@@ -132,6 +132,23 @@ bool prefer_wgmma(const AttentionProblem& p, const ProblemShape& s) {
   return rows >= (p.mask.is_none() ? 1024 : 4096);
 }
 
+// A block-map mask whose blocks are narrower than the wgmma kernel's 128-key tiles (S2 with
+// 64-key blocks: half of each strided tile is masked) makes that kernel compute up to twice
+// the tiles of the mma.sync kernel's 128 x 64 ones. For parameter-only masks, whose maps are
+// compiled once and cached for both shapes, the wgmma kernel keeps the problem unless its map
+// costs more than 1.25x the other's: the dense speed ratio of the two families at d128 on the
+// H200 (440 against 343 TFLOP/s). S2 (block 64, vstride 8) at 16k measured 186.5 TFLOP/s on
+// the wgmma kernel against 299.1 on the mma.sync one (grid runs at 8a06785 and 4935ecd).
+const TcConfig* fit_block_map(const AttentionProblem& p, const ProblemShape& s,
+                              const TcConfig* sm90, cudaStream_t stream) {
+  const TcConfig* mma = find_tc(p.q.dtype, s.head_dim_qk, s.head_dim_v);
+  if (mma == nullptr) return sm90;
+  const auto a = cached_block_map(p, s, sm90->tile, p.q.device.index, stream);
+  if (!a) return sm90;  // a mask holding tensors: compiled per call, once is enough
+  const auto b = cached_block_map(p, s, mma->tile, p.q.device.index, stream);
+  return b && a->work > 1.25 * b->work ? mma : sm90;
+}
+
 }  // namespace
 
 Status fwd_supports(const AttentionProblem& p, const ProblemShape& s) {
@@ -259,6 +276,9 @@ void fwd_run(const AttentionProblem& p, const ProblemShape& s, void* stream_ptr,
     POLYHEAD_CHECK(sm90 != nullptr || overrides.family != FwdFamily::wgmma,
                    "cuda backend: the wgmma kernel family cannot run this problem");
     tc = sm90 != nullptr ? sm90 : find_tc(p.q.dtype, s.head_dim_qk, s.head_dim_v);
+    if (sm90 != nullptr && overrides.family == FwdFamily::automatic && !formula_mask(p.mask)) {
+      tc = fit_block_map(p, s, sm90, stream);
+    }
   }
   POLYHEAD_CHECK(simt || tc != nullptr, "cuda backend: no kernel for this problem");
   const TileShape tile = simt ? TileShape{kSimtBlockM, kSimtBlockN} : tc->tile;
