@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "core/mask_policy.h"  // POLYHEAD_HD
+
 namespace polyhead::cuda {
 
 // Division of values below 2^31 by a fixed divisor d >= 1 through a multiply-high and a shift
@@ -17,6 +19,14 @@ struct FastDiv {
   explicit FastDiv(uint32_t divisor) : d(divisor) {
     while ((uint64_t(1) << s) < d) ++s;
     m = uint32_t(((uint64_t(1) << 32) * ((uint64_t(1) << s) - d)) / d + 1);
+  }
+  // n / d for n < 2^31 (tests/unit/test_fast_div.cpp checks it on the host).
+  POLYHEAD_HD uint32_t divide(uint32_t n) const {
+#ifdef __CUDA_ARCH__
+    return (__umulhi(n, m) + n) >> s;
+#else
+    return (uint32_t((uint64_t(n) * m) >> 32) + n) >> s;
+#endif
   }
 };
 

@@ -74,15 +74,12 @@ __device__ __forceinline__ bool resolve_work(const FwdParams& p, WorkTile& w) {
 // CTAs of the grid do. Slot-major (p.slot_major: masks whose cost varies by query tile): the
 // tile slot varies slowest, so the items running at once cost about the same. The divisions
 // are FastDiv's (params.h): p.work_items < 2^31.
-__device__ __forceinline__ uint32_t fast_div(uint32_t n, const FastDiv& f) {
-  return (__umulhi(n, f.m) + n) >> f.s;
-}
 template <int kBlockM>
 __device__ __forceinline__ bool resolve_item(const FwdParams& p, int32_t item, WorkTile& w) {
-  const uint32_t x = uint32_t(item), outer = fast_div(x, p.div_outer);
+  const uint32_t x = uint32_t(item), outer = p.div_outer.divide(x);
   const uint32_t inner = x - outer * p.div_outer.d;
   const uint32_t slot = p.slot_major ? outer : inner, hz = p.slot_major ? inner : outer;
-  const uint32_t z = fast_div(hz, p.div_heads);
+  const uint32_t z = p.div_heads.divide(hz);
   return resolve_work_at<kBlockM>(p, int32_t(slot), int32_t(hz - z * p.div_heads.d), int32_t(z), w);
 }
 
