@@ -116,6 +116,30 @@ class BlockRule final : public MaskRule {
         append_interval(out, kb * m_.block_k, std::min(sk, (kb + 1) * m_.block_k));
     }
   }
+  // A tile is visited when one of the blocks it overlaps is set and full when all are: one
+  // read per (block, tile) pair instead of the generic walk over every row's intervals
+  // (a [64, 128, 128] mask at 16k tokens, 64 heads: 107 -> 7-11 ms on a 2-core machine).
+  void key_tiles(int64_t h, int64_t q_tile, TileShape tile,
+                 std::vector<KeyTile>& out) const override {
+    out.clear();
+    const int64_t sk = geometry_.seqlen_k, i0 = q_tile * tile.m;
+    const int64_t i1 = std::min(geometry_.seqlen_q, i0 + tile.m);
+    if (i1 <= i0) return;
+    const int64_t qb0 = i0 / m_.block_q, qb1 = (i1 - 1) / m_.block_q;
+    for (int64_t kt = 0; kt * tile.n < sk; ++kt) {
+      const int64_t kb0 = kt * tile.n / m_.block_k;
+      const int64_t kb1 = (std::min(sk, (kt + 1) * tile.n) - 1) / m_.block_k;
+      bool any = false, all = true;
+      for (int64_t qb = qb0; qb <= qb1 && (all || !any); ++qb) {
+        for (int64_t kb = kb0; kb <= kb1 && (all || !any); ++kb) {
+          const bool b = bit(h, qb, kb);
+          any = any || b;
+          all = all && b;
+        }
+      }
+      if (any) out.push_back({kt, all});
+    }
+  }
   int64_t row_group(int64_t h) const override { return m_.bits.view.shape[0] == 1 ? 0 : h; }
 
  private:
