@@ -12,7 +12,8 @@
 // The key-tile pipeline runs across work items: the last iteration of an item issues the next
 // item's first K, V (and Q, into the second Q buffer where two fit), so the next item's
 // loads overlap this item's last products and its epilogue. At short sequences, where an
-// item has a few key tiles, that overlap is most of the gain over one CTA per item.
+// item has a few key tiles, that is what the persistent grid gains over one CTA per item (d128
+// dense at 512 tokens: 311 against 280 TFLOP/s in the same build, `cuda_fwd_bench --ctas -1`).
 //
 // The warpgroups meet only at the barrier, so one's softmax overlaps the other's products.
 // Scores, masks, softmax and the epilogue are the mma.sync kernel's (fwd/): the wgmma
@@ -32,10 +33,11 @@
 namespace polyhead::cuda {
 
 // Static persistent schedule: CTA c of G takes items r G + c in even rounds r and
-// r G + G - 1 - c in odd ones. Under a causal mask an item's cost falls with its position in
-// a head's list (last query tile first), so the snake order pairs long items with short ones
-// where plain striding would give some CTAs only the longest (e.g. 4 query tiles, G = 132:
-// every round would hand CTA c the same tile).
+// r G + G - 1 - c in odd ones. Under masks the items are listed slot-major (work.cuh), so an
+// item's cost falls with its position in the list, and the snake order pairs a round's long
+// items with the next round's short ones. (The head-major list with plain striding handed some
+// CTAs mostly the longest causal tiles: with 128 query tiles and G = 132, CTA c got slots
+// (c + 4 r) mod 128; causal d128 at 16k ran at 289 instead of 438 TFLOP/s.)
 struct PersistentSchedule {
   int32_t items, ctas, cta;
   // Past the last item this may exceed 2^31 only by less than ctas: compared as unsigned.
