@@ -140,6 +140,17 @@ class BlockRule final : public MaskRule {
       if (any) out.push_back({kt, all});
     }
   }
+  // Only the blocks of [j0, j0 + count): the partial tiles' bitmasks (cuda) and the CPU
+  // kernel's masked tiles ask for one tile's keys at a time.
+  void allowed_row(int64_t h, int64_t i, int64_t j0, int64_t count, uint8_t* out) const override {
+    const int64_t qb = i / m_.block_q;
+    for (int64_t t = 0; t < count;) {
+      const int64_t kb = (j0 + t) / m_.block_k;
+      const int64_t run = std::min(count, (kb + 1) * m_.block_k - j0) - t;
+      std::fill(out + t, out + t + run, uint8_t(bit(h, qb, kb) ? 1 : 0));
+      t += run;
+    }
+  }
   int64_t row_group(int64_t h) const override { return m_.bits.view.shape[0] == 1 ? 0 : h; }
 
  private:

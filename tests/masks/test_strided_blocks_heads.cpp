@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <random>
+#include <vector>
 
 #include "masks/mask_oracles.h"
 
@@ -107,6 +108,14 @@ TEST(BlockMaskKind, RandomBitsPerHeadAndSharedAreExact) {
               (*bits)[size_t(((heads == 1 ? 0 : h) * qb + i / m.block_q) * kb + j / m.block_k)] !=
               0;
           ASSERT_EQ(map.allowed(h, i, j), want);
+        }
+        // One tile's keys at a time, as the kernels ask for them.
+        const int64_t j0 = std::uniform_int_distribution<int64_t>(0, sk - 1)(rng);
+        const int64_t count = std::uniform_int_distribution<int64_t>(1, sk - j0)(rng);
+        std::vector<uint8_t> row(size_t(count), 7);
+        map.allowed_row(h, i, j0, count, row.data());
+        for (int64_t t = 0; t < count; ++t) {
+          ASSERT_EQ(row[size_t(t)], map.allowed(h, i, j0 + t) ? 1 : 0) << "j " << j0 + t;
         }
       }
     }
