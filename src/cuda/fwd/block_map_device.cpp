@@ -11,6 +11,7 @@
 #include <cuda_runtime_api.h>
 
 #include "core/mask_rule.h"
+#include "core/pack_bits.h"
 #include "cuda/cuda_check.h"
 #include "polyhead/error.h"
 
@@ -56,9 +57,7 @@ std::vector<int32_t> append_geometry(const AttentionProblem& p, const ProblemSha
             uint32_t w[4] = {};
             if (i < g.seqlen_q) {
               map.allowed_row(h, i, k0, count, allowed.data());
-              for (int64_t c = 0; c < count; ++c) {
-                if (allowed[size_t(c)]) w[c / 32] |= 1u << (c % 32);
-              }
+              detail::pack_bits(allowed.data(), count, w);
             }
             out.bits.insert(out.bits.end(), w, w + words);
           }
