@@ -15,6 +15,7 @@
 #include "cuda/device_upload.h"
 #include "cuda/fwd/block_map_device.h"
 #include "cuda/fwd/launch.h"
+#include "cuda/fwd/schedule.h"
 #include "cuda/fwd/tile_size.h"
 #include "fwd_table.inc"
 #include "polyhead/error.h"
@@ -383,15 +384,12 @@ void fwd_run(const AttentionProblem& p, const ProblemShape& s, void* stream_ptr,
                  " query tiles exceed the grid");
   f.q_tiles = int32_t(q_tiles);
   f.max_ctas = overrides.max_ctas;
-  // Under a mask or varlen the cost of a query tile varies with its position.
-  f.slot_major = s.varlen || p.mask.get_if<NoMask>() == nullptr;
-  const int64_t per_slot = s.heads_q * (s.varlen ? 1 : s.batch);
-  POLYHEAD_CHECK(q_tiles * per_slot < std::numeric_limits<int32_t>::max(),
-                 "cuda backend: ", q_tiles * per_slot,
+  const int64_t seqs = s.varlen ? 1 : s.batch;
+  POLYHEAD_CHECK(q_tiles * s.heads_q * seqs < std::numeric_limits<int32_t>::max(),
+                 "cuda backend: ", q_tiles * s.heads_q * seqs,
                  " (query tile, head, sequence) work items exceed 2^31 - 1");
-  f.work_items = int32_t(q_tiles * per_slot);
-  f.div_outer = FastDiv(uint32_t(f.slot_major ? per_slot : q_tiles));
-  f.div_heads = FastDiv(uint32_t(s.heads_q));
+  // Under a mask or varlen the cost of a query tile varies with its position.
+  set_work_list(f, q_tiles, s.heads_q, seqs, s.varlen || p.mask.get_if<NoMask>() == nullptr);
 #if POLYHEAD_FWD_SIMT_F32
   if (simt) {
     launch_fwd_simt_f32(f, int(s.head_dim_qk), int(s.head_dim_v), stream);

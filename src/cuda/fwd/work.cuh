@@ -7,6 +7,7 @@
 
 #include "core/mask_policy.h"
 #include "cuda/fwd/params.h"
+#include "cuda/fwd/schedule.h"
 
 namespace polyhead::cuda {
 
@@ -68,19 +69,11 @@ __device__ __forceinline__ bool resolve_work(const FwdParams& p, WorkTile& w) {
                                   w);
 }
 
-// The same tiles as one list for persistent kernels. Head-major (equal-cost items): item x is
-// grid slot (x mod q_tiles, (x / q_tiles) mod heads_q, x / (q_tiles heads_q)), so
-// consecutive items are the query tiles of one head and share its keys in L2, as consecutive
-// CTAs of the grid do. Slot-major (p.slot_major: masks whose cost varies by query tile): the
-// tile slot varies slowest, so the items running at once cost about the same. The divisions
-// are FastDiv's (params.h): p.work_items < 2^31.
+// Item x of the persistent kernels' work list (schedule.h).
 template <int kBlockM>
 __device__ __forceinline__ bool resolve_item(const FwdParams& p, int32_t item, WorkTile& w) {
-  const uint32_t x = uint32_t(item), outer = p.div_outer.divide(x);
-  const uint32_t inner = x - outer * p.div_outer.d;
-  const uint32_t slot = p.slot_major ? outer : inner, hz = p.slot_major ? inner : outer;
-  const uint32_t z = p.div_heads.divide(hz);
-  return resolve_work_at<kBlockM>(p, int32_t(slot), int32_t(hz - z * p.div_heads.d), int32_t(z), w);
+  const ItemCoords c = split_item(p, uint32_t(item));
+  return resolve_work_at<kBlockM>(p, c.slot, c.head, c.z, w);
 }
 
 // Global addresses of a work tile's first query row (q tile i0) and first key of its sequence,

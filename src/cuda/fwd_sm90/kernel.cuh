@@ -32,20 +32,6 @@
 
 namespace polyhead::cuda {
 
-// Static persistent schedule: CTA c of G takes items r G + c in even rounds r and
-// r G + G - 1 - c in odd ones. Under masks the items are listed slot-major (work.cuh), so an
-// item's cost falls with its position in the list, and the snake order pairs a round's long
-// items with the next round's short ones. (The head-major list with plain striding handed some
-// CTAs mostly the longest causal tiles: with 128 query tiles and G = 132, CTA c got slots
-// (c + 4 r) mod 128; causal d128 at 16k ran at 289 instead of 438 TFLOP/s.)
-struct PersistentSchedule {
-  int32_t items, ctas, cta;
-  // Past the last item this may exceed 2^31 only by less than ctas: compared as unsigned.
-  __device__ __forceinline__ uint32_t item(int32_t round) const {
-    return uint32_t(round) * uint32_t(ctas) + uint32_t((round & 1) ? ctas - 1 - cta : cta);
-  }
-};
-
 // A work item with its key tiles and tensor origins.
 template <typename T>
 struct Sm90Item {
