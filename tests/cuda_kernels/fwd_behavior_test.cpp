@@ -64,6 +64,60 @@ TEST(CudaFwd, GenericMaskKinds) {
   if (ran == 0) GTEST_SKIP() << "no structured mask kind beyond windows in this build";
 }
 
+// Neighborhood masks in patch order (token_order.h) on the wgmma kernel: 2-D and 3-D grids,
+// NATTEN borders, dilation, stride and a causal dimension, GQA, sinks and softcap, 64- and
+// 128-key tiles, several items per CTA.
+TEST(CudaFwd, NeighborhoodsInPatchOrder) {
+  SKIP_WITHOUT_GPU();
+  int major = 0, minor = 0;
+  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0);
+  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0);
+  if (major != 9 || minor != 0) GTEST_SKIP() << "the wgmma kernel runs on cc 9.0 only";
+  auto compiled = [](int64_t dqk, int64_t dv) {
+    const std::string dims = dqk == dv
+                                 ? std::to_string(dqk)
+                                 : "(" + std::to_string(dqk) + ", " + std::to_string(dv) + ")";
+    for (const std::string& line : cuda::fwd_configurations()) {
+      if (line.rfind("bf16 " + dims + ":", 0) == 0 && line.find("wgmma") != std::string::npos) {
+        return true;
+      }
+    }
+    return false;
+  };
+  const char* specs[] = {"na:grid=16x32,kernel=5x7", "na:grid=32x16,kernel=9x9,dilation=2x1",
+                         "na:grid=16x16,kernel=7x5,stride=1x3,causal=1x0",
+                         "na:grid=8x8x16,kernel=3x5x3"};
+  int ran = 0;
+  for (const char* text : specs) {
+    MaskSpec m;
+    try {
+      m = MaskSpec::parse(text);
+    } catch (const Error&) {
+      continue;
+    }
+    const auto* na = m.get_if<NeighborhoodMask>();
+    ASSERT_NE(na, nullptr);
+    int64_t tokens = 1;
+    for (int d = 0; d < na->rank; ++d) tokens *= na->grid[size_t(d)];
+    for (int64_t d : {128, 192}) {
+      if (!compiled(d, 128)) continue;
+      FwdCase c;
+      c.family = cuda::FwdFamily::wgmma;
+      c.patch_order = true;
+      c.dqk = d, c.dv = 128;
+      c.batch = 2, c.sq = c.sk = tokens, c.hq = 4, c.hkv = 2;
+      c.mask = m;
+      c.sinks = ran % 2 == 1;
+      c.softcap = ran == 2 ? 5.0f : 0.0f;
+      c.max_ctas = ran % 2 == 0 ? 3 : 0;
+      c.seed = uint64_t(ran * 7 + d);
+      expect_matches(c);
+    }
+    ++ran;
+  }
+  if (ran == 0) GTEST_SKIP() << "no neighborhood masks in this build";
+}
+
 // Builds a valid problem on the GPU whose fields a test then breaks.
 struct Refusal {
   DeviceBuffer q{1 << 20}, k{1 << 20}, v{1 << 20}, o{1 << 20};

@@ -13,6 +13,7 @@
 #include "core/mask_rule.h"
 #include "core/pack_bits.h"
 #include "cuda/cuda_check.h"
+#include "cuda/fwd/patch_map.h"
 #include "polyhead/error.h"
 
 namespace polyhead::cuda {
@@ -158,7 +159,8 @@ size_t put(std::vector<unsigned char>& buf, const std::vector<T>& v) {
 }  // namespace
 
 std::optional<CachedBlockMap> cached_block_map(const AttentionProblem& p, const ProblemShape& s,
-                                               TileShape tile, int device, void* stream_ptr) {
+                                               TileShape tile, int device, void* stream_ptr,
+                                               const TokenOrder* order) {
   if (!parameters_only(p.mask)) return std::nullopt;
   const auto stream = static_cast<cudaStream_t>(stream_ptr);
   const std::vector<detail::Sequence> seqs = detail::sequences(p, s);
@@ -168,11 +170,16 @@ std::optional<CachedBlockMap> cached_block_map(const AttentionProblem& p, const 
   for (const detail::Sequence& q : seqs) {
     key += std::to_string(q.seqlen_q) + ":" + std::to_string(q.seqlen_k) + ",";
   }
+  if (order != nullptr) {
+    key += "|patch:" + std::to_string(order->shift[0]) + "," + std::to_string(order->shift[1]) +
+           "," + std::to_string(order->shift[2]);
+  }
   Cache& c = cache();
   const std::lock_guard<std::mutex> lock(c.mutex);
   auto it = c.entries.find(key);
   if (it == c.entries.end()) {
-    const HostBlockMap host = build_block_map(p, s, seqs, tile);
+    const HostBlockMap host =
+        order ? build_patch_block_map(p, s, *order, tile) : build_block_map(p, s, seqs, tile);
     std::vector<unsigned char> buf;
     const size_t rs = put(buf, host.row_start), rp = put(buf, host.row_ptr),
                  tl = put(buf, host.tiles), bt = put(buf, host.bits);

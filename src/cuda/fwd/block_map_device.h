@@ -9,6 +9,7 @@
 
 #include "core/problem_access.h"
 #include "cuda/fwd/params.h"
+#include "cuda/fwd/token_order.h"
 #include "polyhead/block_map.h"
 #include "polyhead/problem.h"
 
@@ -39,7 +40,9 @@ struct CachedBlockMap {
   // shapes with it.
   double work = 0;
 };
+// With `order`, the map over patch-order positions (patch_map.h).
 std::optional<CachedBlockMap> cached_block_map(const AttentionProblem& p, const ProblemShape& s,
-                                               TileShape tile, int device, void* stream);
+                                               TileShape tile, int device, void* stream,
+                                               const TokenOrder* order = nullptr);
 
 }  // namespace polyhead::cuda

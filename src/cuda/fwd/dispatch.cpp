@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <string>
 
 #include "core/problem_access.h"
@@ -15,6 +16,7 @@
 #include "cuda/device_upload.h"
 #include "cuda/fwd/block_map_device.h"
 #include "cuda/fwd/launch.h"
+#include "cuda/fwd/patch_map.h"
 #include "cuda/fwd/schedule.h"
 #include "cuda/fwd/tile_size.h"
 #include "fwd_table.inc"
@@ -269,6 +271,7 @@ void fwd_run(const AttentionProblem& p, const ProblemShape& s, void* stream_ptr,
   const auto stream = static_cast<cudaStream_t>(stream_ptr);
   const bool simt = p.q.dtype == DType::f32;
   const TcConfig* tc = nullptr;
+  std::optional<TokenOrder> order;  // patch order (token_order.h), wgmma only
   if (!simt) {
     const TcConfig* sm90 = overrides.family == FwdFamily::mma_sync ? nullptr : find_sm90(p, s);
     if (sm90 != nullptr && overrides.family == FwdFamily::automatic && !prefer_wgmma(p, s)) {
@@ -277,7 +280,11 @@ void fwd_run(const AttentionProblem& p, const ProblemShape& s, void* stream_ptr,
     POLYHEAD_CHECK(sm90 != nullptr || overrides.family != FwdFamily::wgmma,
                    "cuda backend: the wgmma kernel family cannot run this problem");
     tc = sm90 != nullptr ? sm90 : find_tc(p.q.dtype, s.head_dim_qk, s.head_dim_v);
-    if (sm90 != nullptr && overrides.family == FwdFamily::automatic && !formula_mask(p.mask)) {
+    if (sm90 != nullptr && overrides.patch_order && s.head_dim_qk <= 192) {
+      order = choose_patch_order(p, s, sm90->tile);
+    }
+    if (sm90 != nullptr && !order && overrides.family == FwdFamily::automatic &&
+        !formula_mask(p.mask)) {
       tc = fit_block_map(p, s, sm90, stream);
     }
   }
@@ -350,16 +357,18 @@ void fwd_run(const AttentionProblem& p, const ProblemShape& s, void* stream_ptr,
   std::optional<CachedBlockMap> cached;
   if (use_map) {
     f.mask_mode = FwdMaskMode::kBlockMap;
-    cached = cached_block_map(p, s, tile, p.q.device.index, stream);
+    cached = cached_block_map(p, s, tile, p.q.device.index, stream, order ? &*order : nullptr);
     if (cached) {
       f.block_map = cached->map;
     } else {
-      const HostBlockMap map = build_block_map(p, s, detail::sequences(p, s), tile);
+      const HostBlockMap map = order ? build_patch_block_map(p, s, *order, tile)
+                                     : build_block_map(p, s, detail::sequences(p, s), tile);
       off_rs = upload.append(map.row_start);
       off_rp = upload.append(map.row_ptr);
       off_tiles = upload.append(map.tiles);
       off_bits = upload.append(map.bits);
     }
+    if (order) f.order = *order;
   } else if (const auto* w = p.mask.get_if<WindowMask>()) {
     f.window_left = w->left;
     f.window_right = w->right;

@@ -20,6 +20,9 @@ struct FwdOverrides {
   FwdFamily family = FwdFamily::automatic;  // wgmma where unavailable throws Error
   // Persistent kernels (wgmma): at most this many CTAs; 0 = one per SM, < 0 = one per item.
   int max_ctas = 0;
+  // Neighborhood masks of rank 2 and 3 in patch order (token_order.h) on the wgmma kernel.
+  // Off by default: built and checked on the host (cuda_host_test), not yet run on a GPU.
+  bool patch_order = false;
 };
 
 Status fwd_supports(const AttentionProblem& p, const ProblemShape& s);

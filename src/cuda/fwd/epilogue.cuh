@@ -14,7 +14,8 @@
 
 namespace polyhead::cuda {
 
-template <typename T>
+// kPatched: rows are positions in patch order (token_order.h), written to their tokens.
+template <typename T, bool kPatched = false>
 __device__ __forceinline__ void write_output(float (&o)[T::kMTiles][T::kDTiles][4],
                                              OnlineSoftmax<T>& sm, const FwdParams& p,
                                              const WorkTile& w, float sl2, int warp_row0,
@@ -51,7 +52,8 @@ __device__ __forceinline__ void write_output(float (&o)[T::kMTiles][T::kDTiles][
       const int r = warp_row0 + mt * 16 + (lane >> 2) + 8 * h;
       const int32_t i = w.q_tile * T::kBlockM + r;
       if (i >= w.seqlen_q) continue;
-      const int64_t row = o_base + int64_t(w.q_start + i) * p.o_row_stride;
+      const int32_t token = kPatched ? p.order.token(i) : i;
+      const int64_t row = o_base + int64_t(w.q_start + token) * p.o_row_stride;
       if (p.o_f32) {
         float* out = static_cast<float*>(p.o) + row + 2 * (lane & 3);
 #pragma unroll
@@ -69,7 +71,7 @@ __device__ __forceinline__ void write_output(float (&o)[T::kMTiles][T::kDTiles][
       }
       if (p.lse != nullptr && (lane & 3) == 0) {
         p.lse[int64_t(w.batch) * p.lse_batch_stride + int64_t(w.head) * p.lse_head_stride +
-              int64_t(w.q_start + i) * p.lse_row_stride] = lse;
+              int64_t(w.q_start + token) * p.lse_row_stride] = lse;
       }
     }
   }

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "core/mask_policy.h"  // POLYHEAD_HD
+#include "cuda/fwd/token_order.h"
 
 namespace polyhead::cuda {
 
@@ -101,6 +102,10 @@ struct FwdParams {
   int32_t work_items = 0;   // q_tiles * heads_q * (batch, or 1 for varlen), < 2^31
   FastDiv div_outer;        // slot-major: by heads_q * batch; head-major: by q_tiles
   FastDiv div_heads;        // by heads_q
+  // Patch order (token_order.h; wgmma kernel and block-map masks only): tile row r of position
+  // p reads and writes token order.token(p); the block map is compiled over positions. Last,
+  // so the fields before it keep their offsets in the kernels' parameter space.
+  TokenOrder order;
 };
 
 }  // namespace polyhead::cuda

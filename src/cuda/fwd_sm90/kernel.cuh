@@ -32,8 +32,10 @@
 
 namespace polyhead::cuda {
 
-// A work item with its key tiles and tensor origins.
-template <typename T>
+// A work item with its key tiles and tensor origins: q at the item's first query row (at the
+// sequence's first row in patch order, whose rows are not consecutive), k and v at the
+// sequence's first key.
+template <typename T, bool kPatched>
 struct Sm90Item {
   WorkTile w;
   KeyTiles<T::kBlockM, T::kBlockN> tiles;
@@ -49,7 +51,7 @@ struct Sm90Item {
       ++round;
       if (!resolve_item<T::kBlockM>(p, int32_t(x), w)) continue;
       tiles = KeyTiles<T::kBlockM, T::kBlockN>(p, w);
-      const TileOrigins<typename T::Elem> g(p, w, w.q_tile * T::kBlockM);
+      const TileOrigins<typename T::Elem> g(p, w, kPatched ? 0 : w.q_tile * T::kBlockM);
       q = g.q;
       k = g.k;
       v = g.v;
@@ -58,7 +60,9 @@ struct Sm90Item {
   }
 };
 
-template <typename T>
+// kPatched: the problem runs in patch order (p.order, token_order.h); a separate instance, so
+// the plain kernel carries none of its code.
+template <typename T, bool kPatched>
 __global__ void __launch_bounds__(T::kThreads, 1)
     fwd_sm90_kernel(const __grid_constant__ FwdParams p) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -66,7 +70,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   const PersistentSchedule sched{p.work_items, int32_t(gridDim.x), int32_t(blockIdx.x)};
   int32_t round = 0;
-  Sm90Item<T> cur;
+  Sm90Item<T, kPatched> cur;
   if (!cur.advance(p, sched, round)) return;
 
   const int tid = int(threadIdx.x), lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
@@ -77,25 +81,45 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   const uint32_t sk = base + T::kOffK, sv = base + T::kOffV;
   const float sl2 = p.transform ? 1.0f : p.scale_log2;
 
-  auto load_q = [&](const Sm90Item<T>& it, int qstage) {
-    load_tile_sw128<T::kBlockM, T::kHeadDimQK, T::kThreads>(
-        base + uint32_t(qstage) * T::kBytesQ, it.q, p.q_row_stride,
-        it.w.seqlen_q - it.w.q_tile * T::kBlockM, tid);
+  // Tiles of rows [pos0, pos0 + rows) of a sequence: consecutive rows, or in patch order
+  // (token_order.h) when the dispatcher chose it.
+  auto load_q = [&](const Sm90Item<T, kPatched>& it, int qstage) {
+    const uint32_t dst = base + uint32_t(qstage) * T::kBytesQ;
+    if constexpr (kPatched) {
+      load_tile_sw128_ordered<T::kBlockM, T::kHeadDimQK, T::kThreads>(
+          dst, it.q, p.q_row_stride, p.order, it.w.q_tile * T::kBlockM, tid);
+    } else {
+      // it.q is the tile's first row here (Sm90Item)
+      load_tile_sw128<T::kBlockM, T::kHeadDimQK, T::kThreads>(
+          dst, it.q, p.q_row_stride, it.w.seqlen_q - it.w.q_tile * T::kBlockM, tid);
+    }
   };
-  auto load_k = [&](const Sm90Item<T>& it, int32_t kt, int stage) {
-    load_tile_sw128<T::kBlockN, T::kHeadDimQK, T::kThreads>(
-        sk + uint32_t(stage) * T::kBytesK, it.k + int64_t(kt) * T::kBlockN * p.k_row_stride,
-        p.k_row_stride, it.w.seqlen_k - kt * T::kBlockN, tid);
+  auto load_k = [&](const Sm90Item<T, kPatched>& it, int32_t kt, int stage) {
+    const uint32_t dst = sk + uint32_t(stage) * T::kBytesK;
+    if constexpr (kPatched) {
+      load_tile_sw128_ordered<T::kBlockN, T::kHeadDimQK, T::kThreads>(
+          dst, it.k, p.k_row_stride, p.order, kt * T::kBlockN, tid);
+    } else {
+      load_tile_sw128<T::kBlockN, T::kHeadDimQK, T::kThreads>(
+          dst, it.k + int64_t(kt) * T::kBlockN * p.k_row_stride, p.k_row_stride,
+          it.w.seqlen_k - kt * T::kBlockN, tid);
+    }
   };
-  auto load_v = [&](const Sm90Item<T>& it, int32_t kt, int stage) {
-    load_tile_sw128<T::kBlockN, T::kHeadDimV, T::kThreads>(
-        sv + uint32_t(stage) * T::kBytesV, it.v + int64_t(kt) * T::kBlockN * p.v_row_stride,
-        p.v_row_stride, it.w.seqlen_k - kt * T::kBlockN, tid);
+  auto load_v = [&](const Sm90Item<T, kPatched>& it, int32_t kt, int stage) {
+    const uint32_t dst = sv + uint32_t(stage) * T::kBytesV;
+    if constexpr (kPatched) {
+      load_tile_sw128_ordered<T::kBlockN, T::kHeadDimV, T::kThreads>(dst, it.v, p.v_row_stride,
+                                                                     p.order, kt * T::kBlockN, tid);
+    } else {
+      load_tile_sw128<T::kBlockN, T::kHeadDimV, T::kThreads>(
+          dst, it.v + int64_t(kt) * T::kBlockN * p.v_row_stride, p.v_row_stride,
+          it.w.seqlen_k - kt * T::kBlockN, tid);
+    }
   };
   // Issues (does not commit) the next item's Q and first K, V; false when there is none.
   auto prefetch_next = [&](int qstage, int stage) {
     int32_t r = round;
-    Sm90Item<T> nx;
+    Sm90Item<T, kPatched> nx;
     if (!nx.advance(p, sched, r) || nx.tiles.count == 0) return false;
     load_q(nx, qstage);
     const int32_t kt = nx.tiles[0].index;
@@ -181,7 +205,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
       next_loaded = prefetch_next(nq, stage);
       ptx::cp_async_commit();
     }
-    write_output<T>(o, softmax, p, cur.w, sl2, warp_row0, lane);
+    write_output<T, kPatched>(o, softmax, p, cur.w, sl2, warp_row0, lane);
     if (!cur.advance(p, sched, round)) break;
     loaded = next_loaded;
     if (loaded) qs = nq;

@@ -17,7 +17,16 @@ template <DType kDtype, int Dqk, int Dv>
 void launch_fwd_sm90(const FwdParams& p, cudaStream_t stream) {
   using T = FwdSm90Traits<typename ElemOf<kDtype>::type, Dqk, Dv>;
   if (p.q_tiles == 0) return;
-  const auto kernel = fwd_sm90_kernel<T>;
+  auto kernel = fwd_sm90_kernel<T, false>;
+  if (p.order.patched) {
+    // Patch order needs 128-row tiles (one patch per query tile) and is instantiated up to
+    // Dqk 192 (at 256 its loads spill 220 bytes); the dispatcher checks both.
+    if constexpr (T::kBlockM == 128 && T::kHeadDimQK <= 192) {
+      kernel = fwd_sm90_kernel<T, true>;
+    } else {
+      POLYHEAD_CHECK(false, "cuda backend: patch order needs 128-row tiles and Dqk <= 192");
+    }
+  }
   POLYHEAD_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes));
   // Persistent: one CTA per SM (or per work item, when fewer), each walking its share.

@@ -12,6 +12,7 @@
 
 #include "cuda/fwd/ptx.cuh"
 #include "cuda/fwd/tile_size.h"
+#include "cuda/fwd/token_order.h"
 #include "cuda/fwd_sm90/wgmma.cuh"
 
 namespace polyhead::cuda {
@@ -74,6 +75,27 @@ __device__ __forceinline__ void load_tile_sw128(uint32_t smem, const Elem* gmem,
       const Elem* src = gmem + int64_t(valid ? row : 0) * row_stride + col;
       ptx::cp_async_16(smem + sm90::swizzled_offset<kRows>(row, col), src, valid);
     }
+  }
+}
+
+// The same for a tile of positions [pos0, pos0 + kRows) in patch order (token_order.h): row r
+// is token order.token(pos0 + r) of the sequence at `seq`. The tile lies inside one patch
+// (pos0 is a multiple of kRows, which divides the 128-token patch) and every row is valid.
+template <int kRows, int kCols, int kThreads, typename Elem>
+__device__ __forceinline__ void load_tile_sw128_ordered(uint32_t smem, const Elem* seq,
+                                                        int64_t row_stride, const TokenOrder& order,
+                                                        int32_t pos0, int tid) {
+  constexpr int kChunksPerRow = kCols / 8;
+  constexpr int kChunks = kRows * kChunksPerRow;
+  const int32_t origin = order.patch_origin(pos0 >> order.patch_bits);
+  const int32_t within0 = pos0 & ((1 << order.patch_bits) - 1);
+#pragma unroll
+  for (int it = 0; it < (kChunks + kThreads - 1) / kThreads; ++it) {
+    const int c = tid + it * kThreads;
+    if (kChunks % kThreads != 0 && c >= kChunks) break;
+    const int row = c / kChunksPerRow, col = (c % kChunksPerRow) * 8;
+    const Elem* src = seq + int64_t(origin + order.within_offset(within0 + row)) * row_stride + col;
+    ptx::cp_async_16(smem + sm90::swizzled_offset<kRows>(row, col), src, true);
   }
 }
 
