@@ -118,6 +118,41 @@ TEST(CudaFwd, NeighborhoodsInPatchOrder) {
   if (ran == 0) GTEST_SKIP() << "no neighborhood masks in this build";
 }
 
+// Decode with grouped heads packed as the rows of one tile (FwdOverrides::pack_gqa): groups of
+// 2 to 16, no mask and the bottom-right causal mask (the same for one row), a softcap, LSE,
+// a batch, keys that the tiles do not divide; and the cases it must leave alone (ALiBi, sinks,
+// a bounded window), which run unpacked and must still match.
+TEST(CudaFwd, DecodePacksGroupedHeads) {
+  SKIP_WITHOUT_GPU();
+  struct Heads {
+    int64_t hq, hkv;
+  };
+  int n = 0;
+  for (Heads h : {Heads{8, 4}, Heads{32, 8}, Heads{16, 1}}) {
+    for (int64_t d : {64, 128}) {
+      for (const MaskSpec& m : {MaskSpec::none(), MaskSpec::causal()}) {
+        FwdCase c;
+        c.pack_gqa = true;
+        c.batch = 3, c.sq = 1, c.sk = 300 + 97 * n, c.hq = h.hq, c.hkv = h.hkv;
+        c.dqk = c.dv = d;
+        c.mask = m;
+        c.softcap = n % 3 == 1 ? 8.0f : 0.0f;
+        c.seed = uint64_t(50 + n++);
+        expect_matches(c);
+      }
+    }
+  }
+  FwdCase c;
+  c.pack_gqa = true;
+  c.batch = 2, c.sq = 1, c.sk = 257, c.hq = 8, c.hkv = 2;
+  c.alibi = true;
+  expect_matches(c);
+  c.alibi = false, c.sinks = true;
+  expect_matches(c);
+  c.sinks = false, c.mask = MaskSpec::window(40, 0);
+  expect_matches(c);
+}
+
 // Builds a valid problem on the GPU whose fields a test then breaks.
 struct Refusal {
   DeviceBuffer q{1 << 20}, k{1 << 20}, v{1 << 20}, o{1 << 20};

@@ -135,6 +135,21 @@ bool prefer_wgmma(const AttentionProblem& p, const ProblemShape& s) {
   return rows >= (p.mask.is_none() ? 1024 : 4096);
 }
 
+// One query row per sequence (decode) whose heads share kv heads, under a mask that lets that
+// row see every key (none, or a bottom-right window unbounded on the left: the row sits at the
+// last key), without per-head position or logit terms (ALiBi, sinks): the group's heads can be
+// the rows of one tile (FwdOverrides::pack_gqa), so each kv head's keys are read once per
+// group instead of once per query head, and a 128-row tile holds group rows instead of one.
+bool packable_decode(const AttentionProblem& p, const ProblemShape& s) {
+  if (s.varlen || s.seqlen_q != 1 || s.heads_q == s.heads_kv || p.alibi_slopes || p.sinks) {
+    return false;
+  }
+  if (p.mask.is_none()) return true;
+  const auto* w = p.mask.get_if<WindowMask>();
+  return w != nullptr && w->left < 0 && w->right >= 0 && w->sink == 0 &&
+         w->align == Alignment::bottom_right;
+}
+
 // A block-map mask whose blocks are narrower than the wgmma kernel's 128-key tiles (S2 with
 // 64-key blocks: half of each strided tile is masked) makes that kernel compute up to twice
 // the tiles of the mma.sync kernel's 128 x 64 ones. For parameter-only masks, whose maps are
@@ -373,6 +388,24 @@ void fwd_run(const AttentionProblem& p, const ProblemShape& s, void* stream_ptr,
     f.window_left = w->left;
     f.window_right = w->right;
   }
+  int64_t seqlen_q = s.seqlen_q, heads_q = s.heads_q;
+  if (overrides.pack_gqa && packable_decode(p, s)) {
+    // The group's query heads become the rows of one query tile: head h = kv * g + r is row r
+    // of packed head kv, so rows step by the head stride and packed heads by g of them.
+    const int64_t g = s.heads_q / s.heads_kv;
+    f.seqlen_q = int32_t(g);
+    f.heads_q = int32_t(s.heads_kv);
+    f.group = 1;
+    f.q_row_stride = p.q.stride[2], f.q_head_stride = g * p.q.stride[2];
+    f.o_row_stride = p.o.stride[2], f.o_head_stride = g * p.o.stride[2];
+    if (p.lse) {
+      f.lse_row_stride = p.lse->stride[1];
+      f.lse_head_stride = g * p.lse->stride[1];
+    }
+    f.window_left = f.window_right = -1;  // the one query row sees every key (packable_decode)
+    seqlen_q = g;
+    heads_q = s.heads_kv;
+  }
 
   if (char* base = upload.upload()) {
     if (host_cu) {
@@ -388,17 +421,17 @@ void fwd_run(const AttentionProblem& p, const ProblemShape& s, void* stream_ptr,
   }
 
   const int64_t q_tiles =
-      s.varlen ? p.q.shape[1] / tile.m + s.batch : (s.seqlen_q + tile.m - 1) / tile.m;
+      s.varlen ? p.q.shape[1] / tile.m + s.batch : (seqlen_q + tile.m - 1) / tile.m;
   POLYHEAD_CHECK(q_tiles < std::numeric_limits<int32_t>::max(), "cuda backend: ", q_tiles,
                  " query tiles exceed the grid");
   f.q_tiles = int32_t(q_tiles);
   f.max_ctas = overrides.max_ctas;
   const int64_t seqs = s.varlen ? 1 : s.batch;
-  POLYHEAD_CHECK(q_tiles * s.heads_q * seqs < std::numeric_limits<int32_t>::max(),
-                 "cuda backend: ", q_tiles * s.heads_q * seqs,
+  POLYHEAD_CHECK(q_tiles * heads_q * seqs < std::numeric_limits<int32_t>::max(),
+                 "cuda backend: ", q_tiles * heads_q * seqs,
                  " (query tile, head, sequence) work items exceed 2^31 - 1");
   // Under a mask or varlen the cost of a query tile varies with its position.
-  set_work_list(f, q_tiles, s.heads_q, seqs, s.varlen || p.mask.get_if<NoMask>() == nullptr);
+  set_work_list(f, q_tiles, heads_q, seqs, s.varlen || p.mask.get_if<NoMask>() == nullptr);
 #if POLYHEAD_FWD_SIMT_F32
   if (simt) {
     launch_fwd_simt_f32(f, int(s.head_dim_qk), int(s.head_dim_v), stream);

@@ -23,6 +23,9 @@ struct FwdOverrides {
   // Neighborhood masks of rank 2 and 3 in patch order (token_order.h) on the wgmma kernel.
   // Off by default: built and checked on the host (cuda_host_test), not yet run on a GPU.
   bool patch_order = false;
+  // Decode (one query row) with grouped heads: the group's query heads as the rows of one tile
+  // (dispatch.cpp, packable_decode). Off by default: not yet run on a GPU.
+  bool pack_gqa = false;
 };
 
 Status fwd_supports(const AttentionProblem& p, const ProblemShape& s);
