@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/mask_policy.h"
 #include "polyhead/block_map.h"
 #include "polyhead/mask.h"
 
@@ -85,6 +86,9 @@ std::shared_ptr<const MaskRule> make_topk_rule(const TopKMask& m, const MaskGeom
 
 // Parameter checks of each kind (throw Error naming the bad field).
 void check_neighborhood(const NeighborhoodMask& m, const MaskGeometry& g);
+// The element rule of a neighborhood mask (mask_policy.h), for code that evaluates it
+// directly (the cuda backend's patch-order block map).
+NeighborhoodPolicy neighborhood_policy(const NeighborhoodMask& m);
 void check_strided(const StridedMask& m, const MaskGeometry& g);
 void check_block(const BlockMask& m, const MaskGeometry& g);
 void check_slices(const SliceMask& m, const MaskGeometry& g);

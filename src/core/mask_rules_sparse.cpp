@@ -12,13 +12,8 @@ namespace {
 
 class NeighborhoodRule final : public MaskRule {
  public:
-  NeighborhoodRule(const MaskGeometry& g, const NeighborhoodMask& m) : MaskRule(g) {
-    pol_.rank = m.rank;
-    for (int d = 0; d < m.rank; ++d) {
-      pol_.dim[d] = {m.grid[size_t(d)], m.kernel[size_t(d)], m.dilation[size_t(d)],
-                     m.stride[size_t(d)], m.causal[size_t(d)]};
-    }
-  }
+  NeighborhoodRule(const MaskGeometry& g, const NeighborhoodMask& m)
+      : MaskRule(g), pol_(neighborhood_policy(m)) {}
   bool allowed(int64_t, int64_t i, int64_t j) const override { return pol_.allowed(i, j); }
 
   void row_intervals(int64_t, int64_t i, std::vector<KeyInterval>& out) const override {
@@ -247,6 +242,16 @@ class PerHeadRule final : public MaskRule {
 };
 
 }  // namespace
+
+NeighborhoodPolicy neighborhood_policy(const NeighborhoodMask& m) {
+  NeighborhoodPolicy pol;
+  pol.rank = m.rank;
+  for (int d = 0; d < m.rank; ++d) {
+    pol.dim[d] = {m.grid[size_t(d)], m.kernel[size_t(d)], m.dilation[size_t(d)],
+                  m.stride[size_t(d)], m.causal[size_t(d)]};
+  }
+  return pol;
+}
 
 void check_neighborhood(const NeighborhoodMask& m, const MaskGeometry& g) {
   POLYHEAD_CHECK(m.rank >= 1 && m.rank <= 3, "mask na: rank = ", m.rank, " must be 1, 2 or 3");

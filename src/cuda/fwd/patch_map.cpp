@@ -4,21 +4,11 @@
 #include <array>
 #include <vector>
 
-#include "core/mask_policy.h"
+#include "core/mask_rule.h"
 #include "polyhead/error.h"
 
 namespace polyhead::cuda {
 namespace {
-
-detail::NeighborhoodPolicy policy_of(const NeighborhoodMask& m) {
-  detail::NeighborhoodPolicy pol;
-  pol.rank = m.rank;
-  for (int d = 0; d < m.rank; ++d) {
-    const size_t u = size_t(d);
-    pol.dim[d] = {m.grid[u], m.kernel[u], m.dilation[u], m.stride[u], m.causal[u]};
-  }
-  return pol;
-}
 
 // The mask's dimensions padded to three with leading ones.
 struct Dims3 {
@@ -82,26 +72,23 @@ HostBlockMap build_patch_block_map(const AttentionProblem& p, const ProblemShape
   POLYHEAD_CHECK(m != nullptr && tile.m == 128 && (tile.n == 64 || tile.n == 128),
                  "cuda backend: the patch-order block map needs a neighborhood mask and 128-row "
                  "tiles of 64 or 128 keys");
-  const detail::NeighborhoodPolicy pol = policy_of(*m);
+  const detail::NeighborhoodPolicy pol = detail::neighborhood_policy(*m);
   const int lead = 3 - m->rank;
   const int64_t tokens = s.seqlen_q, patches = tokens >> order.patch_bits;
   const int64_t words = tile.n / 32, halves = 128 / tile.n;
 
-  // Grid coordinates (mask dimensions, not padded) of every position of one patch, relative to
-  // its corner; a patch's positions are its corner plus these.
+  // Grid coordinates of every position of one patch relative to its corner, and of a patch's
+  // corner (the order's own arithmetic, as the kernels use it).
   std::vector<std::array<int64_t, 3>> within(128);
   for (int32_t w = 0; w < 128; ++w) {
-    const int32_t w2 = w & ((1 << order.shift[2]) - 1);
-    const int32_t w1 = (w >> order.shift[2]) & ((1 << order.shift[1]) - 1);
-    const int32_t w0 = w >> (order.shift[2] + order.shift[1]);
-    within[size_t(w)] = {w0, w1, w2};
+    int32_t c[3];
+    order.within_coords(w, c);
+    within[size_t(w)] = {c[0], c[1], c[2]};
   }
   auto corner = [&](int64_t patch) {
-    const int64_t pc2 = patch % order.patches[2],
-                  pc1 = (patch / order.patches[2]) % order.patches[1];
-    const int64_t pc0 = patch / (int64_t(order.patches[2]) * order.patches[1]);
-    return std::array<int64_t, 3>{pc0 << order.shift[0], pc1 << order.shift[1],
-                                  pc2 << order.shift[2]};
+    int32_t c[3];
+    order.patch_corner(int32_t(patch), c);
+    return std::array<int64_t, 3>{c[0], c[1], c[2]};
   };
 
   HostBlockMap out;

@@ -21,18 +21,32 @@ struct TokenOrder {
   int32_t patches[3] = {1, 1, 1};  // grid[d] >> shift[d]
   int32_t patch_bits = 0;          // shift[0] + shift[1] + shift[2]
 
-  // Token of the first position of patch `patch` (its corner); once per tile in the kernels.
-  POLYHEAD_HD int32_t patch_origin(int32_t patch) const {
-    const int32_t pc2 = patch % patches[2], pc1 = (patch / patches[2]) % patches[1];
-    const int32_t pc0 = patch / (patches[2] * patches[1]);
-    return ((pc0 << shift[0]) * grid[1] + (pc1 << shift[1])) * grid[2] + (pc2 << shift[2]);
+  // Grid coordinates of the corner of patch `patch`.
+  POLYHEAD_HD void patch_corner(int32_t patch, int32_t* c) const {
+    c[2] = (patch % patches[2]) << shift[2];
+    c[1] = ((patch / patches[2]) % patches[1]) << shift[1];
+    c[0] = (patch / (patches[2] * patches[1])) << shift[0];
   }
-  // Token offset of position `within` of a patch from the patch's corner: shifts and masks.
+  // Grid coordinates of position `within` of a patch relative to its corner: shifts and masks.
+  POLYHEAD_HD void within_coords(int32_t within, int32_t* c) const {
+    c[2] = within & ((1 << shift[2]) - 1);
+    c[1] = (within >> shift[2]) & ((1 << shift[1]) - 1);
+    c[0] = within >> (shift[2] + shift[1]);
+  }
+  POLYHEAD_HD int32_t row_major(const int32_t* c) const {
+    return (c[0] * grid[1] + c[1]) * grid[2] + c[2];
+  }
+  // Token of the first position of patch `patch`; once per tile in the kernels.
+  POLYHEAD_HD int32_t patch_origin(int32_t patch) const {
+    int32_t c[3];
+    patch_corner(patch, c);
+    return row_major(c);
+  }
+  // Token offset of position `within` of a patch from the patch's corner.
   POLYHEAD_HD int32_t within_offset(int32_t within) const {
-    const int32_t w2 = within & ((1 << shift[2]) - 1);
-    const int32_t w1 = (within >> shift[2]) & ((1 << shift[1]) - 1);
-    const int32_t w0 = within >> (shift[2] + shift[1]);
-    return (w0 * grid[1] + w1) * grid[2] + w2;
+    int32_t c[3];
+    within_coords(within, c);
+    return row_major(c);
   }
   // The row-major token at position p.
   POLYHEAD_HD int32_t token(int32_t p) const {
