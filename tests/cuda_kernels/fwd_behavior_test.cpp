@@ -44,18 +44,14 @@ TEST(CudaFwd, GenericMaskKinds) {
                          "window:33,0,sink=4"};
   int ran = 0;
   for (const char* text : specs) {
-    MaskSpec m;
-    try {
-      m = MaskSpec::parse(text);
-    } catch (const Error&) {
-      continue;
-    }
+    const std::optional<MaskSpec> m = parse_if_built(text);
+    if (!m) continue;
     for (DType t : {DType::bf16, DType::f32}) {
       FwdCase c;
       c.dtype = c.o_dtype = t;
       c.sq = c.sk = 256;
       c.hq = 4, c.hkv = 2;
-      c.mask = m;
+      c.mask = *m;
       c.seed = uint64_t(ran + 10);
       expect_matches(c);
     }
@@ -69,44 +65,26 @@ TEST(CudaFwd, GenericMaskKinds) {
 // 128-key tiles, several items per CTA.
 TEST(CudaFwd, NeighborhoodsInPatchOrder) {
   SKIP_WITHOUT_GPU();
-  int major = 0, minor = 0;
-  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0);
-  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0);
-  if (major != 9 || minor != 0) GTEST_SKIP() << "the wgmma kernel runs on cc 9.0 only";
-  auto compiled = [](int64_t dqk, int64_t dv) {
-    const std::string dims = dqk == dv
-                                 ? std::to_string(dqk)
-                                 : "(" + std::to_string(dqk) + ", " + std::to_string(dv) + ")";
-    for (const std::string& line : cuda::fwd_configurations()) {
-      if (line.rfind("bf16 " + dims + ":", 0) == 0 && line.find("wgmma") != std::string::npos) {
-        return true;
-      }
-    }
-    return false;
-  };
+  if (!device_is_sm90()) GTEST_SKIP() << "the wgmma kernel runs on cc 9.0 only";
   const char* specs[] = {"na:grid=16x32,kernel=5x7", "na:grid=32x16,kernel=9x9,dilation=2x1",
                          "na:grid=16x16,kernel=7x5,stride=1x3,causal=1x0",
                          "na:grid=8x8x16,kernel=3x5x3"};
   int ran = 0;
   for (const char* text : specs) {
-    MaskSpec m;
-    try {
-      m = MaskSpec::parse(text);
-    } catch (const Error&) {
-      continue;
-    }
-    const auto* na = m.get_if<NeighborhoodMask>();
+    const std::optional<MaskSpec> m = parse_if_built(text);
+    if (!m) continue;
+    const auto* na = m->get_if<NeighborhoodMask>();
     ASSERT_NE(na, nullptr);
     int64_t tokens = 1;
     for (int d = 0; d < na->rank; ++d) tokens *= na->grid[size_t(d)];
     for (int64_t d : {128, 192}) {
-      if (!compiled(d, 128)) continue;
+      if (!config_compiled(DType::bf16, d, 128, true)) continue;
       FwdCase c;
       c.family = cuda::FwdFamily::wgmma;
       c.patch_order = true;
       c.dqk = d, c.dv = 128;
       c.batch = 2, c.sq = c.sk = tokens, c.hq = 4, c.hkv = 2;
-      c.mask = m;
+      c.mask = *m;
       c.sinks = ran % 2 == 1;
       c.softcap = ran == 2 ? 5.0f : 0.0f;
       c.max_ctas = ran % 2 == 0 ? 3 : 0;

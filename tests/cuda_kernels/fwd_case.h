@@ -28,6 +28,41 @@ inline bool have_gpu() {
 #define SKIP_WITHOUT_GPU() \
   if (!have_gpu()) GTEST_SKIP() << "no CUDA device"
 
+// The wgmma family's sm_90a code runs on compute capability 9.0 exactly.
+inline bool device_is_sm90() {
+  int major = 0, minor = 0;
+  return cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0) == cudaSuccess &&
+         cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0) == cudaSuccess &&
+         major == 9 && minor == 0;
+}
+
+// Whether this build holds the configuration (POLYHEAD_CUDA_HEADDIMS/DTYPES/ARCHS trim the
+// table) and, for the wgmma family, this device runs it.
+inline bool config_compiled(DType dtype, int64_t dqk, int64_t dv, bool wgmma) {
+  if (wgmma && (dtype == DType::f32 || !device_is_sm90())) return false;
+  const std::string dims =
+      dqk == dv ? std::to_string(dqk) : "(" + std::to_string(dqk) + ", " + std::to_string(dv) + ")";
+  const std::string dt = std::string(dtype_name(dtype)) + " ";
+  for (const std::string& line : cuda::fwd_configurations()) {
+    if (dtype == DType::f32) {  // one SIMT line lists every compiled pair
+      if (line.rfind(dt, 0) == 0 && line.find(dims) != std::string::npos) return true;
+    } else if (line.rfind(dt + dims + ":", 0) == 0 &&
+               (line.find("wgmma") != std::string::npos) == wgmma) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// A mask from its text form, or nullopt when this build lacks the kind.
+inline std::optional<MaskSpec> parse_if_built(const char* text) {
+  try {
+    return MaskSpec::parse(text);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
 // One randomized case. Everything a failure needs to be reproduced is printed by describe().
 struct FwdCase {
   DType dtype = DType::bf16;

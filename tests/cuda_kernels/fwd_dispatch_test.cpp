@@ -20,13 +20,6 @@ constexpr DType kDtypes[] = {DType::bf16, DType::f16, DType::f32};
 // f32 runs its SIMT kernel under the "mma_sync" parameter.
 constexpr cuda::FwdFamily kFamilies[] = {cuda::FwdFamily::mma_sync, cuda::FwdFamily::wgmma};
 
-bool device_is_sm90() {
-  int major = 0, minor = 0;
-  return cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0) == cudaSuccess &&
-         cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0) == cudaSuccess &&
-         major == 9 && minor == 0;
-}
-
 class FwdTable : public ::testing::TestWithParam<std::tuple<DType, int, cuda::FwdFamily>> {
  protected:
   FwdCase base() const {
@@ -46,21 +39,7 @@ class FwdTable : public ::testing::TestWithParam<std::tuple<DType, int, cuda::Fw
   // POLYHEAD_CUDA_ARCHS, and the wgmma family on devices other than cc 9.0.
   bool compiled() const {
     const FwdCase c = base();
-    const bool wgmma = c.family == cuda::FwdFamily::wgmma;
-    if (wgmma && (c.dtype == DType::f32 || !device_is_sm90())) return false;
-    for (const std::string& line : cuda::fwd_configurations()) {
-      const std::string dims =
-          c.dqk == c.dv ? std::to_string(c.dqk)
-                        : "(" + std::to_string(c.dqk) + ", " + std::to_string(c.dv) + ")";
-      const std::string dt = std::string(dtype_name(c.dtype)) + " ";
-      if (c.dtype == DType::f32) {  // one SIMT line lists every compiled pair
-        if (line.rfind(dt, 0) == 0 && line.find(dims) != std::string::npos) return true;
-      } else if (line.rfind(dt + dims + ":", 0) == 0 &&
-                 (line.find("wgmma") != std::string::npos) == wgmma) {
-        return true;
-      }
-    }
-    return false;
+    return config_compiled(c.dtype, c.dqk, c.dv, c.family == cuda::FwdFamily::wgmma);
   }
 };
 
