@@ -157,14 +157,18 @@ bool packable_decode(const AttentionProblem& p, const ProblemShape& s) {
 // costs more than 1.25x the other's: the dense speed ratio of the two families at d128 on the
 // H200 (440 against 343 TFLOP/s). S2 (block 64, vstride 8) at 16k measured 186.5 TFLOP/s on
 // the wgmma kernel against 299.1 on the mma.sync one (grid runs at 8a06785 and 4935ecd).
+// Returns the chosen configuration and, in `map`, its cached block map when there is one.
 const TcConfig* fit_block_map(const AttentionProblem& p, const ProblemShape& s,
-                              const TcConfig* sm90, cudaStream_t stream) {
+                              const TcConfig* sm90, cudaStream_t stream,
+                              std::optional<CachedBlockMap>& map) {
   const TcConfig* mma = find_tc(p.q.dtype, s.head_dim_qk, s.head_dim_v);
   if (mma == nullptr) return sm90;
-  const auto a = cached_block_map(p, s, sm90->tile, p.q.device.index, stream);
-  if (!a) return sm90;  // a mask holding tensors: compiled per call, once is enough
-  const auto b = cached_block_map(p, s, mma->tile, p.q.device.index, stream);
-  return b && a->work > 1.25 * b->work ? mma : sm90;
+  map = cached_block_map(p, s, sm90->tile, p.q.device.index, stream);
+  if (!map) return sm90;  // a mask holding tensors: compiled per call, once is enough
+  auto other = cached_block_map(p, s, mma->tile, p.q.device.index, stream);
+  if (!other || map->work <= 1.25 * other->work) return sm90;
+  map = other;
+  return mma;
 }
 
 }  // namespace
@@ -286,7 +290,8 @@ void fwd_run(const AttentionProblem& p, const ProblemShape& s, void* stream_ptr,
   const auto stream = static_cast<cudaStream_t>(stream_ptr);
   const bool simt = p.q.dtype == DType::f32;
   const TcConfig* tc = nullptr;
-  std::optional<TokenOrder> order;  // patch order (token_order.h), wgmma only
+  std::optional<TokenOrder> order;       // patch order (token_order.h), wgmma only
+  std::optional<CachedBlockMap> cached;  // the block map, when the device cache holds it
   if (!simt) {
     const TcConfig* sm90 = overrides.family == FwdFamily::mma_sync ? nullptr : find_sm90(p, s);
     if (sm90 != nullptr && overrides.family == FwdFamily::automatic && !prefer_wgmma(p, s)) {
@@ -300,7 +305,7 @@ void fwd_run(const AttentionProblem& p, const ProblemShape& s, void* stream_ptr,
     }
     if (sm90 != nullptr && !order && overrides.family == FwdFamily::automatic &&
         !formula_mask(p.mask)) {
-      tc = fit_block_map(p, s, sm90, stream);
+      tc = fit_block_map(p, s, sm90, stream, cached);
     }
   }
   POLYHEAD_CHECK(simt || tc != nullptr, "cuda backend: no kernel for this problem");
@@ -369,10 +374,11 @@ void fwd_run(const AttentionProblem& p, const ProblemShape& s, void* stream_ptr,
   POLYHEAD_CHECK(!use_map || !s.varlen || host_cu, "cuda backend: mask '", p.mask.to_string(),
                  "' needs cu_seqlens on the host to compile its block map");
   size_t off_rs = 0, off_rp = 0, off_tiles = 0, off_bits = 0;
-  std::optional<CachedBlockMap> cached;
   if (use_map) {
     f.mask_mode = FwdMaskMode::kBlockMap;
-    cached = cached_block_map(p, s, tile, p.q.device.index, stream, order ? &*order : nullptr);
+    if (!cached) {  // fit_block_map may have looked it up already
+      cached = cached_block_map(p, s, tile, p.q.device.index, stream, order ? &*order : nullptr);
+    }
     if (cached) {
       f.block_map = cached->map;
     } else {

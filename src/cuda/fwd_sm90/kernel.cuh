@@ -60,6 +60,22 @@ struct Sm90Item {
   }
 };
 
+// Key tile kt of K or V (kCols columns) of the sequence starting at `seq`: consecutive rows,
+// or in patch order.
+template <typename T, bool kPatched, int kCols>
+__device__ __forceinline__ void load_key_tile(uint32_t dst, const typename T::Elem* seq,
+                                              int64_t row_stride, const TokenOrder& order,
+                                              int32_t seqlen_k, int32_t kt, int tid) {
+  if constexpr (kPatched) {
+    load_tile_sw128_ordered<T::kBlockN, kCols, T::kThreads>(dst, seq, row_stride, order,
+                                                            kt * T::kBlockN, tid);
+  } else {
+    load_tile_sw128<T::kBlockN, kCols, T::kThreads>(dst,
+                                                    seq + int64_t(kt) * T::kBlockN * row_stride,
+                                                    row_stride, seqlen_k - kt * T::kBlockN, tid);
+  }
+}
+
 // kPatched: the problem runs in patch order (p.order, token_order.h); a separate instance, so
 // the plain kernel carries none of its code.
 template <typename T, bool kPatched>
@@ -95,26 +111,12 @@ __global__ void __launch_bounds__(T::kThreads, 1)
     }
   };
   auto load_k = [&](const Sm90Item<T, kPatched>& it, int32_t kt, int stage) {
-    const uint32_t dst = sk + uint32_t(stage) * T::kBytesK;
-    if constexpr (kPatched) {
-      load_tile_sw128_ordered<T::kBlockN, T::kHeadDimQK, T::kThreads>(
-          dst, it.k, p.k_row_stride, p.order, kt * T::kBlockN, tid);
-    } else {
-      load_tile_sw128<T::kBlockN, T::kHeadDimQK, T::kThreads>(
-          dst, it.k + int64_t(kt) * T::kBlockN * p.k_row_stride, p.k_row_stride,
-          it.w.seqlen_k - kt * T::kBlockN, tid);
-    }
+    load_key_tile<T, kPatched, T::kHeadDimQK>(sk + uint32_t(stage) * T::kBytesK, it.k,
+                                              p.k_row_stride, p.order, it.w.seqlen_k, kt, tid);
   };
   auto load_v = [&](const Sm90Item<T, kPatched>& it, int32_t kt, int stage) {
-    const uint32_t dst = sv + uint32_t(stage) * T::kBytesV;
-    if constexpr (kPatched) {
-      load_tile_sw128_ordered<T::kBlockN, T::kHeadDimV, T::kThreads>(dst, it.v, p.v_row_stride,
-                                                                     p.order, kt * T::kBlockN, tid);
-    } else {
-      load_tile_sw128<T::kBlockN, T::kHeadDimV, T::kThreads>(
-          dst, it.v + int64_t(kt) * T::kBlockN * p.v_row_stride, p.v_row_stride,
-          it.w.seqlen_k - kt * T::kBlockN, tid);
-    }
+    load_key_tile<T, kPatched, T::kHeadDimV>(sv + uint32_t(stage) * T::kBytesV, it.v,
+                                             p.v_row_stride, p.order, it.w.seqlen_k, kt, tid);
   };
   // Issues (does not commit) the next item's Q and first K, V; false when there is none.
   auto prefetch_next = [&](int qstage, int stage) {
