@@ -1,13 +1,13 @@
 // Times the cuda backend's forward pass on the cases of cuda_fwd_cases.h and writes JSON.
 //
 //   cuda_fwd_bench [--quick] [--repeats N] [--json out.json] [--cases cases.json] [--only SUBSTR]
-//                  [--family auto|mma|wgmma] [--ctas N] [--patch-order]
+//                  [--family auto|mma|wgmma] [--ctas N] [--no-patch-order]
 //
 // --family picks the tensor-core kernel family (dev/cuda_fwd ladder); with mma or wgmma a call
 // is the dispatcher's fwd_run (no validation), with auto (the default) the public call.
 // --ctas caps the persistent wgmma kernel's grid (FwdOverrides::max_ctas; -1: one CTA per
-// work item, as a non-persistent grid). --patch-order runs neighborhood masks in patch order
-// (FwdOverrides::patch_order, off by default until measured).
+// work item, as a non-persistent grid). --no-patch-order runs neighborhood masks in row order
+// instead of patch order (FwdOverrides::patch_order).
 //
 // Method (DESIGN.md section 7): inputs random bf16, one warm-up call, then N timed calls, each
 // between two CUDA events on one stream after a 512 MiB memset that flushes the 60 MB L2; the
@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
   std::string json_path, cases_path, only;
   auto family = polyhead::cuda::FwdFamily::automatic;
   int ctas = 0;
-  bool patch_order = false;
+  bool patch_order = true;
   for (int a = 1; a < argc; ++a) {
     const std::string arg = argv[a];
     if (arg == "--quick")
@@ -103,12 +103,12 @@ int main(int argc, char** argv) {
       ++a;
     else if (arg == "--ctas" && a + 1 < argc)
       ctas = std::atoi(argv[++a]);
-    else if (arg == "--patch-order")
-      patch_order = true;
+    else if (arg == "--no-patch-order")
+      patch_order = false;
     else {
       std::fprintf(stderr,
                    "usage: %s [--quick] [--repeats N] [--json F] [--cases F] [--only S] "
-                   "[--family auto|mma|wgmma] [--ctas N] [--patch-order]\n",
+                   "[--family auto|mma|wgmma] [--ctas N] [--no-patch-order]\n",
                    argv[0]);
       return 1;
     }
@@ -171,10 +171,12 @@ int main(int argc, char** argv) {
         polyhead::RunOptions opt{.backend = "cuda", .stream = stream};
         const polyhead::ProblemShape shape = polyhead::validate(p);
         auto call = [&] {
-          if (family == polyhead::cuda::FwdFamily::automatic && ctas == 0 && !patch_order) {
+          if (family == polyhead::cuda::FwdFamily::automatic && ctas == 0 && patch_order) {
             polyhead::attention(p, opt);
           } else {
-            polyhead::cuda::fwd_run(p, shape, stream, {false, family, ctas, patch_order});
+            polyhead::cuda::FwdOverrides ov;
+            ov.family = family, ov.max_ctas = ctas, ov.patch_order = patch_order;
+            polyhead::cuda::fwd_run(p, shape, stream, ov);
           }
         };
         call();  // warm-up (module load, smem attributes)

@@ -60,9 +60,9 @@ TEST(CudaFwd, GenericMaskKinds) {
   if (ran == 0) GTEST_SKIP() << "no structured mask kind beyond windows in this build";
 }
 
-// Neighborhood masks in patch order (token_order.h) on the wgmma kernel: 2-D and 3-D grids,
-// NATTEN borders, dilation, stride and a causal dimension, GQA, sinks and softcap, 64- and
-// 128-key tiles, several items per CTA.
+// Neighborhood masks in patch order (token_order.h, the default) and in row order on the wgmma
+// kernel: 2-D and 3-D grids, NATTEN borders, dilation, stride and a causal dimension, GQA,
+// sinks and softcap, 64- and 128-key tiles, several items per CTA.
 TEST(CudaFwd, NeighborhoodsInPatchOrder) {
   SKIP_WITHOUT_GPU();
   if (!device_is_sm90()) GTEST_SKIP() << "the wgmma kernel runs on cc 9.0 only";
@@ -90,16 +90,19 @@ TEST(CudaFwd, NeighborhoodsInPatchOrder) {
       c.max_ctas = ran % 2 == 0 ? 3 : 0;
       c.seed = uint64_t(ran * 7 + d);
       expect_matches(c);
+      c.patch_order = false;
+      expect_matches(c);
     }
     ++ran;
   }
   if (ran == 0) GTEST_SKIP() << "no neighborhood masks in this build";
 }
 
-// Decode with grouped heads packed as the rows of one tile (FwdOverrides::pack_gqa): groups of
-// 2 to 16, no mask and the bottom-right causal mask (the same for one row), a softcap, LSE,
-// a batch, keys that the tiles do not divide; and the cases it must leave alone (ALiBi, sinks,
-// a bounded window), which run unpacked and must still match.
+// Decode with grouped heads packed as the rows of one tile (FwdOverrides::pack_gqa, the
+// default): groups of 2 to 16, no mask and the bottom-right causal mask (the same for one row),
+// a softcap, LSE, a batch, keys that the tiles do not divide, each also unpacked; and the
+// cases it must leave alone (ALiBi, sinks, a bounded window), which run unpacked and must
+// still match.
 TEST(CudaFwd, DecodePacksGroupedHeads) {
   SKIP_WITHOUT_GPU();
   struct Heads {
@@ -116,6 +119,8 @@ TEST(CudaFwd, DecodePacksGroupedHeads) {
         c.mask = m;
         c.softcap = n % 3 == 1 ? 8.0f : 0.0f;
         c.seed = uint64_t(50 + n++);
+        expect_matches(c);
+        c.pack_gqa = false;
         expect_matches(c);
       }
     }

@@ -76,9 +76,9 @@ struct FwdCase {
   bool host_cu_seqlens = false;
   bool force_block_map = false;
   cuda::FwdFamily family = cuda::FwdFamily::automatic;
-  int max_ctas = 0;          // persistent kernels: cap on CTAs (several work items per CTA)
-  bool patch_order = false;  // neighborhood masks in patch order (FwdOverrides::patch_order)
-  bool pack_gqa = false;     // decode: grouped heads as rows (FwdOverrides::pack_gqa)
+  int max_ctas = 0;         // persistent kernels: cap on CTAs (several work items per CTA)
+  bool patch_order = true;  // neighborhood masks in patch order (FwdOverrides::patch_order)
+  bool pack_gqa = true;     // decode: grouped heads as rows (FwdOverrides::pack_gqa)
   // Values written into v before the run: {batch, key token, kv head, column, value}. Where
   // the reference output is then non-finite the kernel must give the same class of value.
   struct Poke {

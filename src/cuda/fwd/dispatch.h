@@ -20,12 +20,12 @@ struct FwdOverrides {
   FwdFamily family = FwdFamily::automatic;  // wgmma where unavailable throws Error
   // Persistent kernels (wgmma): at most this many CTAs; 0 = one per SM, < 0 = one per item.
   int max_ctas = 0;
-  // Neighborhood masks of rank 2 and 3 in patch order (token_order.h) on the wgmma kernel.
-  // Off by default: built and checked on the host (cuda_host_test), not yet run on a GPU.
-  bool patch_order = false;
+  // Neighborhood masks of rank 2 and 3 in patch order (token_order.h) on the wgmma kernel
+  // (NA-2D 17 x 17 at d128 on the H200: 55.2 against 31.6 TFLOP/s in row order).
+  bool patch_order = true;
   // Decode (one query row) with grouped heads: the group's query heads as the rows of one tile
-  // (dispatch.cpp, packable_decode). Off by default: not yet run on a GPU.
-  bool pack_gqa = false;
+  // (dispatch.cpp, packable_decode).
+  bool pack_gqa = true;
 };
 
 Status fwd_supports(const AttentionProblem& p, const ProblemShape& s);
