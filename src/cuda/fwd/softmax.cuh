@@ -99,17 +99,6 @@ struct OnlineSoftmax {
   __device__ __forceinline__ void update(float (&s)[T::kMTiles][T::kNTiles][4],
                                          float (&o)[T::kMTiles][T::kDTiles][4], float sl2,
                                          bool first = false) {
-    float alpha[T::kMTiles][2];
-    fold(s, sl2, alpha);
-    if (!first) rescale(o, alpha);
-  }
-
-  // The two halves of update(), for a kernel whose tensor cores are still adding the previous
-  // tile into O while this tile's softmax runs: fold() moves m and l and turns s into
-  // probabilities, leaving the factor O must be multiplied by in alpha (exactly 1 for a row
-  // whose m did not move); rescale() applies it once O may be touched.
-  __device__ __forceinline__ void fold(float (&s)[T::kMTiles][T::kNTiles][4], float sl2,
-                                       float (&alpha)[T::kMTiles][2]) {
 #pragma unroll
     for (int mt = 0; mt < T::kMTiles; ++mt) {
 #pragma unroll
@@ -124,8 +113,14 @@ struct OnlineSoftmax {
         // -inf - -inf is NaN, so a row without a visible key keeps m = -inf.
         if (!(mx * sl2 - m[mt][h] * sl2 > kRescaleLog2)) mx = m[mt][h];
         const float m_sub = mx == -INFINITY ? 0.0f : mx * sl2;
-        // 1 when m stays; below 2^-kRescaleLog2 (or 0, from -inf) when it moves
-        alpha[mt][h] = mx == m[mt][h] ? 1.0f : ptx::exp2_approx(m[mt][h] * sl2 - m_sub);
+        const float alpha = ptx::exp2_approx(m[mt][h] * sl2 - m_sub);
+        if (!first && __any_sync(0xffffffffu, mx != m[mt][h])) {
+#pragma unroll
+          for (int dt = 0; dt < T::kDTiles; ++dt) {
+            o[mt][dt][2 * h] *= alpha;
+            o[mt][dt][2 * h + 1] *= alpha;
+          }
+        }
         m[mt][h] = mx;
         float sum = 0.0f;
 #pragma unroll
@@ -137,24 +132,7 @@ struct OnlineSoftmax {
             sum += pr;
           }
         }
-        l[mt][h] = fmaf(l[mt][h], alpha[mt][h], sum);
-      }
-    }
-  }
-
-  __device__ __forceinline__ static void rescale(float (&o)[T::kMTiles][T::kDTiles][4],
-                                                 const float (&alpha)[T::kMTiles][2]) {
-#pragma unroll
-    for (int mt = 0; mt < T::kMTiles; ++mt) {
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        if (__any_sync(0xffffffffu, alpha[mt][h] != 1.0f)) {
-#pragma unroll
-          for (int dt = 0; dt < T::kDTiles; ++dt) {
-            o[mt][dt][2 * h] *= alpha[mt][h];
-            o[mt][dt][2 * h + 1] *= alpha[mt][h];
-          }
-        }
+        l[mt][h] = fmaf(l[mt][h], alpha, sum);
       }
     }
   }

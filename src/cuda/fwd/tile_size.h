@@ -83,12 +83,8 @@ struct FwdTraitsBase : Tile {
 //   (256,256)   128 x 64     209
 template <int Dqk, int Dv>
 struct FwdSm90Tile;
-#ifndef POLYHEAD_SM90_D64_WARPGROUPS  // dev experiment knob (host and device must agree)
-#define POLYHEAD_SM90_D64_WARPGROUPS 2
-#endif
 template <>
-struct FwdSm90Tile<64, 64>
-    : FwdTileShape<64 * POLYHEAD_SM90_D64_WARPGROUPS, 128, 4 * POLYHEAD_SM90_D64_WARPGROUPS, 1> {};
+struct FwdSm90Tile<64, 64> : FwdTileShape<192, 128, 12, 1> {};
 template <>
 struct FwdSm90Tile<128, 128> : FwdTileShape<128, 128, 8, 1> {};
 template <>

@@ -2,27 +2,23 @@
 // instructions, in a persistent grid. One CTA of two warpgroups (three at Dqk = 64) per SM
 // walks a static list of work items (sequence, query head, query tile of 64 rows per
 // warpgroup; warpgroup g owns rows [64 g, 64 g + 64)). The Q tile stays in shared memory; K
-// and V tiles are double-buffered, K one tile ahead of V, and each warpgroup overlaps its
-// softmax with its own P V product (FlashAttention-3's intra-warpgroup pipelining):
+// and V tiles are double-buffered, so the load of key tile n + 1 runs during all of iteration
+// n (the first tile's V has its own group, so S = Q K[0]^T does not wait for it):
 //
-//   wait V[n], K[n + 1], barrier | issue loads K[n + 2], V[n + 1] | issue S[n + 1] = Q K[n + 1]^T
-//   and O += P[n] V[n] (two wgmma groups) | wait S[n + 1] | transform, mask, softmax of
-//   S[n + 1] (while P V runs) | wait P V | rescale O, P[n + 1] = S[n + 1] rounded
+//   wait tile n, barrier | issue K, V [n + 1] | S = Q K[n]^T (wgmma SS) | transform, mask,
+//   online softmax (registers) | (partial tile: Inf/NaN test of V[n]) | O += P V[n] (wgmma RS,
+//   P from registers)
 //
-// so the tensor cores have P V to work on while the warpgroup's exponentials run, instead of
-// idling from S's completion to the next product. A partial tile whose V holds Inf/NaN takes
-// the exact path (exact_pv.cuh) instead of the P V product.
+// The key-tile pipeline runs across work items: the last iteration of an item issues the next
+// item's first K, V (and Q, into the second Q buffer where two fit), so the next item's
+// loads overlap this item's last products and its epilogue. At short sequences, where an
+// item has a few key tiles, that is what the persistent grid gains over one CTA per item (d128
+// dense at 512 tokens: 311 against 280 TFLOP/s in the same build, `cuda_fwd_bench --ctas -1`).
 //
-// The key-tile pipeline runs across work items: the last iteration of an item (after its last S
-// product, so Q's buffer is free) issues the next item's Q, K[0], K[1] and V[0], so those loads
-// overlap this item's last P V and its epilogue. At short sequences, where an item has a few key
-// tiles, that is what the persistent grid gains over one CTA per item (d128 dense at 512
-// tokens: 311 against 280 TFLOP/s in the same build before the overlap, `cuda_fwd_bench --ctas
-// -1`).
-//
-// The warpgroups meet only at the per-tile barrier. Scores, masks, softmax and the epilogue are
-// the mma.sync kernel's (fwd/): the wgmma accumulator of a warp is laid out as its m16n8 tiles,
-// so they run unchanged with kMTiles = 1. Every feature of FwdParams is supported.
+// The warpgroups meet only at the barrier, so one's softmax overlaps the other's products.
+// Scores, masks, softmax and the epilogue are the mma.sync kernel's (fwd/): the wgmma
+// accumulator of a warp is laid out as its m16n8 tiles, so they run unchanged with
+// kMTiles = 1. Every feature of FwdParams is supported.
 #pragma once
 
 #include <cstdint>
@@ -103,45 +99,53 @@ __global__ void __launch_bounds__(T::kThreads, 1)
 
   // Tiles of rows [pos0, pos0 + rows) of a sequence: consecutive rows, or in patch order
   // (token_order.h) when the dispatcher chose it.
-  auto load_q = [&](const Sm90Item<T, kPatched>& it) {
+  auto load_q = [&](const Sm90Item<T, kPatched>& it, int qstage) {
+    const uint32_t dst = base + uint32_t(qstage) * T::kBytesQ;
     if constexpr (kPatched) {
       load_tile_sw128_ordered<T::kBlockM, T::kHeadDimQK, T::kThreads>(
-          base, it.q, p.q_row_stride, p.order, it.w.q_tile * T::kBlockM, tid);
+          dst, it.q, p.q_row_stride, p.order, it.w.q_tile * T::kBlockM, tid);
     } else {
       // it.q is the tile's first row here (Sm90Item)
       load_tile_sw128<T::kBlockM, T::kHeadDimQK, T::kThreads>(
-          base, it.q, p.q_row_stride, it.w.seqlen_q - it.w.q_tile * T::kBlockM, tid);
+          dst, it.q, p.q_row_stride, it.w.seqlen_q - it.w.q_tile * T::kBlockM, tid);
     }
   };
-  auto load_k = [&](const Sm90Item<T, kPatched>& it, int32_t i, int stage) {
+  auto load_k = [&](const Sm90Item<T, kPatched>& it, int32_t kt, int stage) {
     load_key_tile<T, kPatched, T::kHeadDimQK>(sk + uint32_t(stage) * T::kBytesK, it.k,
-                                              p.k_row_stride, p.order, it.w.seqlen_k,
-                                              it.tiles[i].index, tid);
+                                              p.k_row_stride, p.order, it.w.seqlen_k, kt, tid);
   };
-  auto load_v = [&](const Sm90Item<T, kPatched>& it, int32_t i, int stage) {
+  auto load_v = [&](const Sm90Item<T, kPatched>& it, int32_t kt, int stage) {
     load_key_tile<T, kPatched, T::kHeadDimV>(sv + uint32_t(stage) * T::kBytesV, it.v,
-                                             p.v_row_stride, p.order, it.w.seqlen_k,
-                                             it.tiles[i].index, tid);
+                                             p.v_row_stride, p.order, it.w.seqlen_k, kt, tid);
   };
-  // Issues (does not commit) the next item's Q, K[0], K[1] and V[0] into the given stages;
-  // false when there is none.
-  auto prefetch_next = [&](int kst, int vst) {
+  // Issues (does not commit) the next item's Q and first K, V; false when there is none.
+  auto prefetch_next = [&](int qstage, int stage) {
     int32_t r = round;
     Sm90Item<T, kPatched> nx;
     if (!nx.advance(p, sched, r) || nx.tiles.count == 0) return false;
-    load_q(nx);
-    load_k(nx, 0, kst);
-    if (nx.tiles.count > 1) load_k(nx, 1, kst ^ 1);
-    load_v(nx, 0, vst);
+    load_q(nx, qstage);
+    const int32_t kt = nx.tiles[0].index;
+    load_k(nx, kt, stage);
+    load_v(nx, kt, stage);
     return true;
   };
 
-  // K[i] of an item sits in stage kst ^ (i & 1), V[i] in vst ^ (i & 1). K runs one tile ahead
-  // of V: iteration n multiplies P[n] V[n] while S[n + 1] = Q K[n + 1]^T is in flight.
-  int kst = 0, vst = 0;
-  bool loaded = false;  // this item's Q, K[0], K[1] and V[0] are in flight (prefetched)
+  int qs = 0, stage = 0;
+  bool loaded = false;  // this item's Q and first K, V are in flight (prefetched)
   for (;;) {
     const int32_t count = cur.tiles.count;
+    const bool split = !loaded;  // Q, K[0] and V[0] as two groups, waited for separately
+    if (split && count > 0) {
+      load_q(cur, qs);
+      load_k(cur, cur.tiles[0].index, stage);
+      ptx::cp_async_commit();
+      load_v(cur, cur.tiles[0].index, stage);
+      ptx::cp_async_commit();
+    }
+    const uint32_t sq = base + uint32_t(qs) * T::kBytesQ;
+    const int nq = T::kQStages == 2 ? qs ^ 1 : qs;  // Q buffer of the next item
+    bool next_loaded = false;
+
     float o[1][T::kDTiles][4];
 #pragma unroll
     for (int dt = 0; dt < T::kDTiles; ++dt) {
@@ -149,106 +153,64 @@ __global__ void __launch_bounds__(T::kThreads, 1)
       for (int e = 0; e < 4; ++e) o[0][dt][e] = 0.0f;
     }
     OnlineSoftmax<T> softmax;
-    float s[1][T::kNTiles][4];
-    uint32_t pa[T::kBlockN / 16][4];
-    bool next_loaded = false;
+    KeyTileRef tile{};
+    if (count > 0) tile = cur.tiles[0];
 
-    if (count > 0) {
-      if (!loaded) {
-        load_q(cur);
-        load_k(cur, 0, kst);
-        ptx::cp_async_commit();
-        if (count > 1) load_k(cur, 1, kst ^ 1);
-        load_v(cur, 0, vst);
-        ptx::cp_async_commit();
+    for (int32_t n = 0; n < count; ++n) {
+      if (split && n == 0) {
         ptx::cp_async_wait<1>();  // Q and K[0]
       } else {
         ptx::cp_async_wait<0>();
       }
       sm90::fence_proxy_async();  // cp.async wrote through the generic proxy; wgmma reads async
-      __syncthreads();
-      const KeyTileRef t0 = cur.tiles[0];
-      issue_qk_sm90<T>(s, base, sk + uint32_t(kst) * T::kBytesK, wg);
-      wait_pin<0>(s);
-      if (p.transform) transform_scores<T>(s, p, cur.w, t0.index * T::kBlockN, warp_row0, lane);
-      if (t0.slot != -1) mask_scores<T>(s, p, cur.w, t0, warp_row0, lane);
-      softmax.update(s, o, sl2, true);
-      pack_p<T>(s, pa);
-    }
-
-    for (int32_t n = 0; n < count; ++n) {
-      // V[n] and K[n + 1] landed; every warp is done with K[n] and V[n - 1], whose stages the
-      // next loads take. After the last S product Q's buffer is free as well.
-      ptx::cp_async_wait<0>();
-      sm90::fence_proxy_async();
-      __syncthreads();
-      const int ks = kst ^ (n & 1), vs = vst ^ (n & 1);
-      if (n + 2 < count) load_k(cur, n + 2, ks);
+      __syncthreads();            // tile n (and Q) landed; every warp is done with the other stage
+      KeyTileRef next{};
       if (n + 1 < count) {
-        load_v(cur, n + 1, vs ^ 1);
-      } else {
-        // K[count] and V[count] would sit in stages ks ^ 1 and vs ^ 1.
-        next_loaded = prefetch_next(ks ^ 1, vs ^ 1);
+        next = cur.tiles[n + 1];
+        load_k(cur, next.index, stage ^ 1);
+        load_v(cur, next.index, stage ^ 1);
+      } else if (T::kQStages == 2) {
+        // The other Q buffer was last read by the previous item, before this barrier.
+        next_loaded = prefetch_next(nq, stage ^ 1);
       }
-      ptx::cp_async_commit();  // possibly empty
+      ptx::cp_async_commit();  // possibly empty: the wait counts below count groups
 
-      const KeyTileRef tile = cur.tiles[n];
-      const Elem* v_tile = reinterpret_cast<const Elem*>(smem + T::kOffV + vs * T::kBytesV);
+      float s[1][T::kNTiles][4];
+      gemm_qk_sm90<T>(s, sq, sk + uint32_t(stage) * T::kBytesK, wg);
+      if (p.transform) transform_scores<T>(s, p, cur.w, tile.index * T::kBlockN, warp_row0, lane);
+      if (tile.slot != -1) mask_scores<T>(s, p, cur.w, tile, warp_row0, lane);
+
+      softmax.update(s, o, sl2);
+
+      if (split && n == 0) {
+        ptx::cp_async_wait<1>();  // V[0] too (the group committed last may still fly)
+        sm90::fence_proxy_async();
+        __syncthreads();
+      }
+      const Elem* v_tile = reinterpret_cast<const Elem*>(smem + T::kOffV + stage * T::kBytesV);
       // A partial tile whose values hold Inf/NaN takes the exact path (exact_pv.cuh).
       const bool exact = tile.slot != -1 && __syncthreads_or(v_tile_nonfinite<T>(
                                                 reinterpret_cast<const uint16_t*>(v_tile), tid));
-      // The scores of the next tile become its probabilities; O's factor goes to alpha.
-      auto fold_next = [&](float(&alpha)[1][2]) {
-        const KeyTileRef nt = cur.tiles[n + 1];
-        if (p.transform) transform_scores<T>(s, p, cur.w, nt.index * T::kBlockN, warp_row0, lane);
-        if (nt.slot != -1) mask_scores<T>(s, p, cur.w, nt, warp_row0, lane);
-        softmax.fold(s, sl2, alpha);
-      };
-      const uint32_t k_next = sk + uint32_t(ks ^ 1) * T::kBytesK;
-      // Each path is straight-line between a wgmma and its wait, so ptxas can see that no
-      // accumulator is touched while in flight (a shared tail would serialize every wgmma).
       if (!exact) {
-        if (n + 1 < count) {
-          issue_qk_sm90<T>(s, base, k_next, wg);
-          issue_pv_sm90<T>(o, pa, sv + uint32_t(vs) * T::kBytesV);
-          wait_pin<1>(s);  // groups complete in order: S[n + 1], while P[n] V[n] may still run
-          float alpha[1][2];
-          fold_next(alpha);
-          wait_pin<0>(o);
-#pragma unroll
-          for (int kc = 0; kc < T::kBlockN / 16; ++kc) sm90::fence_operands(pa[kc]);
-          softmax.rescale(o, alpha);
-          pack_p<T>(s, pa);
-        } else {
-          issue_pv_sm90<T>(o, pa, sv + uint32_t(vs) * T::kBytesV);
-          wait_pin<0>(o);
-        }
+        gemm_pv_sm90<T>(o, s, sv + uint32_t(stage) * T::kBytesV);
       } else {
-        float pf[1][T::kNTiles][4];
-        unpack_p<T>(pa, pf);
-        exact_pv<T>(o, pf, p, cur.w, tile, reinterpret_cast<Elem*>(smem + T::kOffP), v_tile,
+        exact_pv<T>(o, s, p, cur.w, tile, reinterpret_cast<Elem*>(smem + T::kOffP), v_tile,
                     warp_row0, lane);
-        if (n + 1 < count) {
-          issue_qk_sm90<T>(s, base, k_next, wg);
-          wait_pin<0>(s);
-          float alpha[1][2];
-          fold_next(alpha);
-          softmax.rescale(o, alpha);
-          pack_p<T>(s, pa);
-        }
       }
+      tile = next;
+      stage ^= 1;
     }
-    kst ^= count & 1;
-    vst ^= count & 1;
     if (!next_loaded) {
-      // An item without key tiles, or none after it: nothing to overlap.
+      // One Q buffer (or an item without key tiles): the next item's loads start once every
+      // warp is past this item's products, and overlap its epilogue.
       __syncthreads();
-      next_loaded = prefetch_next(kst, vst);
+      next_loaded = prefetch_next(nq, stage);
       ptx::cp_async_commit();
     }
     write_output<T, kPatched>(o, softmax, p, cur.w, sl2, warp_row0, lane);
     if (!cur.advance(p, sched, round)) break;
     loaded = next_loaded;
+    if (loaded) qs = nq;
   }
   ptx::cp_async_wait<0>();  // nothing may still be landing in shared memory at exit
 #else

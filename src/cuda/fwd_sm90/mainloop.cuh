@@ -3,7 +3,7 @@
 // from registers). Every tile is stored in the 128-byte swizzled layout of wgmma.cuh, so no
 // padding and no bank conflicts for either the cp.async writes or the tensor-core reads.
 //
-// Shared memory (bytes, each region 1024-aligned): Q [kBlockM x Dqk], K [2][kBlockN x
+// Shared memory (bytes, each region 1024-aligned): Q [kQStages][kBlockM x Dqk], K [2][kBlockN x
 // Dqk], V [2][kBlockN x Dv] (double-buffered: tile n + 1 loads during the whole of iteration n),
 // and the P scratch of the exact path (exact_pv.cuh).
 #pragma once
@@ -25,9 +25,11 @@ struct FwdSm90Traits : FwdTraitsBase<Elem_, Dqk, Dv, FwdSm90Tile<Dqk, Dv>> {
   static constexpr uint32_t kBytesQ = kBlockM * Dqk * 2;
   static constexpr uint32_t kBytesK = kBlockN * Dqk * 2;
   static constexpr uint32_t kBytesV = kBlockN * Dv * 2;
-  // One Q buffer: the next work item's Q loads during this item's last key tile, after its
-  // last S product (kernel.cuh).
-  static constexpr uint32_t kOffK = kBytesQ;
+  static constexpr uint32_t kBytesAfterQ = 2 * (kBytesK + kBytesV) + kBlockM * kBlockN * 2 + 1024;
+  // Two Q buffers where they fit, so the next work item's Q loads during this item's last key
+  // tile (kernel.cuh); otherwise (Dqk = 256) it loads during the epilogue.
+  static constexpr int kQStages = 2 * kBytesQ + kBytesAfterQ <= 227 * 1024 ? 2 : 1;
+  static constexpr uint32_t kOffK = kQStages * kBytesQ;
   static constexpr uint32_t kOffV = kOffK + 2 * kBytesK;
   static constexpr uint32_t kOffP = kOffV + 2 * kBytesV;
   static constexpr uint32_t kSmemBytes = kOffP + kBlockM * kBlockN * 2 + 1024;  // + alignment
@@ -97,11 +99,10 @@ __device__ __forceinline__ void load_tile_sw128_ordered(uint32_t smem, const Ele
   }
 }
 
-// Issues s = Q[this warpgroup's 64 rows] K^T over the whole Dqk (Dqk / 16 wgmma k-steps) as
-// one wgmma group; s may be read after the matching wait (wait_pin).
+// s = Q[this warpgroup's 64 rows] K^T over the whole Dqk (Dqk / 16 wgmma k-steps, one group).
 template <typename T>
-__device__ __forceinline__ void issue_qk_sm90(float (&s)[1][T::kNTiles][4], uint32_t sq,
-                                              uint32_t sk, int wg) {
+__device__ __forceinline__ void gemm_qk_sm90(float (&s)[1][T::kNTiles][4], uint32_t sq, uint32_t sk,
+                                             int wg) {
   sm90::fence_operands(s[0]);
   sm90::fence();
 #pragma unroll
@@ -112,15 +113,17 @@ __device__ __forceinline__ void issue_qk_sm90(float (&s)[1][T::kNTiles][4], uint
                                                  sm90::desc_sw128(b, 16, 1024), kk > 0 ? 1 : 0);
   }
   sm90::commit();
+  sm90::wait<0>();
+  sm90::fence_operands(s[0]);
 }
 
-// The probabilities in s rounded to Elem, as the A operand of P V: the m64nN accumulator of
-// each warp is laid out as mma.sync's m16n8 tiles, so two adjacent n8 tiles are one k16 A
-// fragment.
+// o += P V, P being the probabilities in s rounded to Elem: the m64nN accumulator of each warp
+// is laid out as mma.sync's m16n8 tiles, so two adjacent n8 tiles are one k16 A fragment.
 template <typename T>
-__device__ __forceinline__ void pack_p(const float (&s)[1][T::kNTiles][4],
-                                       uint32_t (&pa)[T::kBlockN / 16][4]) {
+__device__ __forceinline__ void gemm_pv_sm90(float (&o)[1][T::kDTiles][4],
+                                             const float (&s)[1][T::kNTiles][4], uint32_t sv) {
   using Elem = typename T::Elem;
+  uint32_t pa[T::kBlockN / 16][4];
 #pragma unroll
   for (int kc = 0; kc < T::kBlockN / 16; ++kc) {
     pa[kc][0] = ptx::pack2<Elem>(s[0][2 * kc][0], s[0][2 * kc][1]);
@@ -128,48 +131,19 @@ __device__ __forceinline__ void pack_p(const float (&s)[1][T::kNTiles][4],
     pa[kc][2] = ptx::pack2<Elem>(s[0][2 * kc + 1][0], s[0][2 * kc + 1][1]);
     pa[kc][3] = ptx::pack2<Elem>(s[0][2 * kc + 1][2], s[0][2 * kc + 1][3]);
   }
-}
-
-// The inverse of pack_p: the rounded probabilities back in fp32, for the exact path.
-template <typename T>
-__device__ __forceinline__ void unpack_p(const uint32_t (&pa)[T::kBlockN / 16][4],
-                                         float (&s)[1][T::kNTiles][4]) {
-  using Elem = typename T::Elem;
-#pragma unroll
-  for (int kc = 0; kc < T::kBlockN / 16; ++kc) {
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const float2 x = ptx::unpack2<Elem>(pa[kc][i]);
-      s[0][2 * kc + i / 2][2 * (i % 2)] = x.x;
-      s[0][2 * kc + i / 2][2 * (i % 2) + 1] = x.y;
-    }
-  }
-}
-
-// Issues o += P V (P in registers as packed by pack_p, V MN-major in shared memory) as one
-// wgmma group; o and pa may be touched after the matching wait (wait_pin).
-template <typename T>
-__device__ __forceinline__ void issue_pv_sm90(float (&o)[1][T::kDTiles][4],
-                                              uint32_t (&pa)[T::kBlockN / 16][4], uint32_t sv) {
-#pragma unroll
-  for (int kc = 0; kc < T::kBlockN / 16; ++kc) sm90::fence_operands(pa[kc]);
   sm90::fence_operands(o[0]);
   sm90::fence();
 #pragma unroll
   for (int kc = 0; kc < T::kBlockN / 16; ++kc) {
     const uint32_t b = sv + uint32_t(kc * 16 * 128);
-    sm90::wgmma_rs<typename T::Elem, T::kHeadDimV>(o[0], pa[kc],
-                                                   sm90::desc_sw128(b, T::kBlockN * 128, 1024), 1);
+    sm90::wgmma_rs<Elem, T::kHeadDimV>(o[0], pa[kc], sm90::desc_sw128(b, T::kBlockN * 128, 1024),
+                                       1);
   }
   sm90::commit();
-}
-
-// Waits until at most N of this warpgroup's wgmma groups are pending, then pins `regs` (the
-// accumulators those groups wrote) so no read of them moves above the wait.
-template <int N, int R, int C>
-__device__ __forceinline__ void wait_pin(float (&regs)[1][R][C]) {
-  sm90::wait<N>();
-  sm90::fence_operands(regs[0]);
+  sm90::wait<0>();
+  sm90::fence_operands(o[0]);
+#pragma unroll
+  for (int kc = 0; kc < T::kBlockN / 16; ++kc) sm90::fence_operands(pa[kc]);
 }
 
 }  // namespace polyhead::cuda
