@@ -1,6 +1,7 @@
 // Behaviour of the cuda forward beyond the table: streams, large shapes, every mask kind of
 // the engine through the block-map path, and the refusals supports() must give.
 #include <string>
+#include <utility>
 
 #include "cuda_kernels/fwd_case.h"
 
@@ -77,12 +78,12 @@ TEST(CudaFwd, NeighborhoodsInPatchOrder) {
     ASSERT_NE(na, nullptr);
     int64_t tokens = 1;
     for (int d = 0; d < na->rank; ++d) tokens *= na->grid[size_t(d)];
-    for (int64_t d : {128, 192}) {
-      if (!config_compiled(DType::bf16, d, 128, true)) continue;
+    for (const auto [d, dv] : {std::pair<int64_t, int64_t>{64, 64}, {128, 128}, {192, 128}}) {
+      if (!config_compiled(DType::bf16, d, dv, true)) continue;
       FwdCase c;
       c.family = cuda::FwdFamily::wgmma;
       c.patch_order = true;
-      c.dqk = d, c.dv = 128;
+      c.dqk = d, c.dv = dv;
       c.batch = 2, c.sq = c.sk = tokens, c.hq = 4, c.hkv = 2;
       c.mask = *m;
       c.sinks = ran % 2 == 1;

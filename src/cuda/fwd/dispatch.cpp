@@ -123,18 +123,6 @@ const TcConfig* find_sm90(const AttentionProblem& p, const ProblemShape& s) {
   return c;
 }
 
-// Where both families run a problem, the wgmma kernel is faster except at Dqk = 64 on short
-// sequences. Measured on the H200 (bf16, 16k tokens per batch, docs/cuda-forward.md; the
-// persistent wgmma kernel at 6985f1b against the mma.sync kernel at afa7c14): its 192-row
-// tiles win from 1k query tokens without a mask (1k 262 vs 260 TFLOP/s, 512 229 vs 229, 16k
-// 349 vs 305) and from 4k with one (causal 4k 269 vs 260, 2k 225 vs 229, 512 111 vs 142:
-// causal short sequences waste most of a 192-row diagonal tile).
-bool prefer_wgmma(const AttentionProblem& p, const ProblemShape& s) {
-  if (s.head_dim_qk != 64) return true;
-  const int64_t rows = s.varlen ? p.q.shape[1] / std::max<int64_t>(s.batch, 1) : s.seqlen_q;
-  return rows >= (p.mask.is_none() ? 1024 : 4096);
-}
-
 // One query row per sequence (decode) whose heads share kv heads, under a mask that lets that
 // row see every key (none, or a bottom-right window unbounded on the left: the row sits at the
 // last key), without per-head position or logit terms (ALiBi, sinks): the group's heads can be
@@ -294,9 +282,9 @@ void fwd_run(const AttentionProblem& p, const ProblemShape& s, void* stream_ptr,
   std::optional<CachedBlockMap> cached;  // the block map, when the device cache holds it
   if (!simt) {
     const TcConfig* sm90 = overrides.family == FwdFamily::mma_sync ? nullptr : find_sm90(p, s);
-    if (sm90 != nullptr && overrides.family == FwdFamily::automatic && !prefer_wgmma(p, s)) {
-      sm90 = nullptr;
-    }
+    // Where both families run a problem, the wgmma kernel is the faster at every length measured
+    // on the H200 since Dqk 64 runs two 128-row CTAs per SM (dense 512 tokens 300.5 against
+    // 225.7 TFLOP/s, causal 512 171.6 against 139.9; docs/cuda-forward.md).
     POLYHEAD_CHECK(sm90 != nullptr || overrides.family != FwdFamily::wgmma,
                    "cuda backend: the wgmma kernel family cannot run this problem");
     tc = sm90 != nullptr ? sm90 : find_tc(p.q.dtype, s.head_dim_qk, s.head_dim_v);

@@ -14,7 +14,9 @@
 namespace polyhead::cuda {
 
 // Whether this thread's share of the V tile holds a non-finite element (16-bit exponent bits
-// all set); the caller ORs it over the CTA.
+// all set); the caller ORs it over the CTA. The share is chunks tid + k * kThreads, exactly the
+// chunks every tile load (load_tile, load_tile_sw128 and its ordered form) has this thread copy,
+// so the test may run after the thread's own cp.async wait, before any barrier.
 template <typename T>
 __device__ __forceinline__ bool v_tile_nonfinite(const uint16_t* sv, int tid) {
   constexpr uint32_t kExp = T::kIsBf16 ? 0x7f80u : 0x7c00u;

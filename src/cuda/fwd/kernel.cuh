@@ -86,11 +86,12 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
     if (tile.slot != -1) mask_scores<T>(s, p, w, tile, warp_row0, lane);
 
     ptx::cp_async_wait<0>();
-    __syncthreads();  // V[n] landed; every warp is done reading K[n]
-    // A partial tile whose values hold Inf/NaN takes the exact path (exact_pv.cuh).
-    const bool exact = tile.slot != -1 &&
-                       __syncthreads_or(v_tile_nonfinite<T>(
-                           reinterpret_cast<const uint16_t*>(smem) + T::kSmemQ + T::kSmemK, tid));
+    // V[n] landed; every warp is done reading K[n]. A partial tile whose values hold Inf/NaN
+    // takes the exact path (exact_pv.cuh): each thread tests the V chunks it copied itself
+    // (visible to it after its wait) and the barrier ORs the answers.
+    const bool exact = __syncthreads_or(
+        tile.slot != -1 &&
+        v_tile_nonfinite<T>(reinterpret_cast<const uint16_t*>(smem) + T::kSmemQ + T::kSmemK, tid));
     if (n + 1 < tiles.count) load_k(tiles[n + 1].index);
     ptx::cp_async_commit();
 

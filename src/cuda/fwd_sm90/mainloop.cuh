@@ -28,7 +28,10 @@ struct FwdSm90Traits : FwdTraitsBase<Elem_, Dqk, Dv, FwdSm90Tile<Dqk, Dv>> {
   static constexpr uint32_t kBytesAfterQ = 2 * (kBytesK + kBytesV) + kBlockM * kBlockN * 2 + 1024;
   // Two Q buffers where they fit, so the next work item's Q loads during this item's last key
   // tile (kernel.cuh); otherwise (Dqk = 256) it loads during the epilogue.
-  static constexpr int kQStages = 2 * kBytesQ + kBytesAfterQ <= 227 * 1024 ? 2 : 1;
+  // With two CTAs per SM (Base::kMinBlocksPerSm) each gets half of the SM's 228 KiB, less the
+  // 1 KiB the hardware reserves per CTA.
+  static constexpr uint32_t kSmemBudget = (228 * 1024) / Base::kMinBlocksPerSm - 1024;
+  static constexpr int kQStages = 2 * kBytesQ + kBytesAfterQ <= kSmemBudget ? 2 : 1;
   static constexpr uint32_t kOffK = kQStages * kBytesQ;
   static constexpr uint32_t kOffV = kOffK + 2 * kBytesK;
   static constexpr uint32_t kOffP = kOffV + 2 * kBytesV;
@@ -39,7 +42,7 @@ struct FwdSm90Traits : FwdTraitsBase<Elem_, Dqk, Dv, FwdSm90Tile<Dqk, Dv>> {
   static_assert(kWarps * 16 == kBlockM && kBlockM % 64 == 0, "warpgroups of 64 rows");
   static_assert(Dqk % 64 == 0 && Dv % 64 == 0, "128-byte swizzle blocks");
   static_assert(kBlockN % 32 == 0 && kBlockN <= 128, "bitmask and exact-path granularity");
-  static_assert(kSmemBytes <= 227 * 1024, "shared memory of one SM");
+  static_assert(kSmemBytes <= kSmemBudget, "shared memory of one SM (per CTA)");
 };
 
 // Loads rows [0, kRows) of a [rows, kCols] global tile (row stride `row_stride` elements, head
@@ -99,10 +102,11 @@ __device__ __forceinline__ void load_tile_sw128_ordered(uint32_t smem, const Ele
   }
 }
 
-// s = Q[this warpgroup's 64 rows] K^T over the whole Dqk (Dqk / 16 wgmma k-steps, one group).
+// Issues s = Q[this warpgroup's 64 rows] K^T over the whole Dqk (Dqk / 16 wgmma k-steps, one
+// group); s is valid after wait_qk_sm90.
 template <typename T>
-__device__ __forceinline__ void gemm_qk_sm90(float (&s)[1][T::kNTiles][4], uint32_t sq, uint32_t sk,
-                                             int wg) {
+__device__ __forceinline__ void issue_qk_sm90(float (&s)[1][T::kNTiles][4], uint32_t sq,
+                                              uint32_t sk, int wg) {
   sm90::fence_operands(s[0]);
   sm90::fence();
 #pragma unroll
@@ -113,6 +117,9 @@ __device__ __forceinline__ void gemm_qk_sm90(float (&s)[1][T::kNTiles][4], uint3
                                                  sm90::desc_sw128(b, 16, 1024), kk > 0 ? 1 : 0);
   }
   sm90::commit();
+}
+template <typename T>
+__device__ __forceinline__ void wait_qk_sm90(float (&s)[1][T::kNTiles][4]) {
   sm90::wait<0>();
   sm90::fence_operands(s[0]);
 }
