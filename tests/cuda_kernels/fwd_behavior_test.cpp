@@ -78,7 +78,7 @@ TEST(CudaFwd, NeighborhoodsInPatchOrder) {
     ASSERT_NE(na, nullptr);
     int64_t tokens = 1;
     for (int d = 0; d < na->rank; ++d) tokens *= na->grid[size_t(d)];
-    for (const auto [d, dv] : {std::pair<int64_t, int64_t>{64, 64}, {128, 128}, {192, 128}}) {
+    for (const auto& [d, dv] : {std::pair<int64_t, int64_t>{64, 64}, {128, 128}, {192, 128}}) {
       if (!config_compiled(DType::bf16, d, dv, true)) continue;
       FwdCase c;
       c.family = cuda::FwdFamily::wgmma;

@@ -89,9 +89,13 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
     // V[n] landed; every warp is done reading K[n]. A partial tile whose values hold Inf/NaN
     // takes the exact path (exact_pv.cuh): each thread tests the V chunks it copied itself
     // (visible to it after its wait) and the barrier ORs the answers.
-    const bool exact = __syncthreads_or(
-        tile.slot != -1 &&
-        v_tile_nonfinite<T>(reinterpret_cast<const uint16_t*>(smem) + T::kSmemQ + T::kSmemK, tid));
+    bool exact = false;
+    if (tile.slot == -1) {
+      __syncthreads();
+    } else {
+      exact = __syncthreads_or(v_tile_nonfinite<T>(
+          reinterpret_cast<const uint16_t*>(smem) + T::kSmemQ + T::kSmemK, tid));
+    }
     if (n + 1 < tiles.count) load_k(tiles[n + 1].index);
     ptx::cp_async_commit();
 
