@@ -1,6 +1,6 @@
 // Times the cuda backend's forward pass on the cases of cuda_fwd_cases.h and writes JSON.
 //
-//   cuda_fwd_bench [--quick] [--repeats N] [--json out.json] [--cases cases.json] [--only SUBSTR]
+//   cuda_fwd_bench [--quick] [--repeats N] [--json out.json] [--cases cases.json] [--only S1,S2]
 //                  [--family auto|mma|wgmma] [--ctas N] [--no-patch-order]
 //
 // --family picks the tensor-core kernel family (dev/cuda_fwd ladder); with mma or wgmma a call
@@ -115,8 +115,18 @@ int main(int argc, char** argv) {
   }
   std::vector<FwdBenchCase> cases = polyhead::bench::fwd_bench_cases(quick);
   if (!only.empty()) {
-    std::erase_if(cases,
-                  [&](const FwdBenchCase& c) { return c.name.find(only) == std::string::npos; });
+    // Comma-separated substrings; a case runs when its name holds any of them.
+    std::vector<std::string> parts;
+    for (size_t at = 0; at <= only.size();) {
+      const size_t comma = std::min(only.find(',', at), only.size());
+      if (comma > at) parts.push_back(only.substr(at, comma - at));
+      at = comma + 1;
+    }
+    std::erase_if(cases, [&](const FwdBenchCase& c) {
+      return std::none_of(parts.begin(), parts.end(), [&](const std::string& s) {
+        return c.name.find(s) != std::string::npos;
+      });
+    });
   }
 
   cudaDeviceProp prop{};
