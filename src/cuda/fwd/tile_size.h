@@ -73,9 +73,9 @@ struct FwdTraitsBase : Tile {
 // per tile is half of D = 128's for the same softmax, and two CTAs share each SM (128
 // registers per thread, 113 KiB of shared memory each with one Q buffer), so one CTA's
 // softmax, barrier waits and epilogue overlap the other's products. On the H200 (bf16, 16k
-// tokens per batch) dense d64 at 16k ran at 390.7 TFLOP/s against 340.1 with one CTA of three
-// warpgroups (192 x 128) and 284.0 with one of two; at 512 tokens 300.5 against 225.8, causal
-// 171.6 against 110.3. Dqk must be a multiple of 64 (128-byte swizzle blocks), so 96 stays on
+// tokens per batch, one run) dense d64 at 16k ran at 390.7 TFLOP/s against 340.1 with one CTA
+// of three warpgroups (192 x 128); at 512 tokens 300.5 against 225.8, causal 171.6 against
+// 110.3. Dqk must be a multiple of 64 (128-byte swizzle blocks), so 96 stays on
 // the mma.sync kernel.
 //
 //   (Dqk, Dv)   tile M x N   CTAs/SM  smem (KiB, incl. P scratch of the exact path)

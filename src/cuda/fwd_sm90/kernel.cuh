@@ -10,9 +10,11 @@
 //   O += P V[n] (wgmma RS, P from registers)
 //
 // Issuing the loads after S lets the tensor cores start while the copies are issued (d128
-// dense 16k: 454.6 against 435.9 TFLOP/s), and the Inf/NaN test rides on the tile's barrier
-// instead of a barrier of its own between softmax and P V (which lined the two warpgroups up
-// on every partial tile: without any test, window 1024 ran at 337.7 against 302.5).
+// dense 16k: 454.6 TFLOP/s, against 435.9 before, in separate runs). The Inf/NaN test rides on
+// the tile's barrier instead of a barrier of its own between softmax and P V, which lined the
+// two warpgroups up on every partial tile (a build without any test ran window 1024 at 337.7
+// against 302.5 in one run). Whether this placement or the earlier one is faster is still open
+// (dev/cuda_fwd/README.md, v10).
 //
 // The key-tile pipeline runs across work items: the last iteration of an item issues the next
 // item's first K, V (and Q, into the second Q buffer where two fit), so the next item's
@@ -167,7 +169,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
       // A partial tile whose values hold Inf/NaN takes the exact path (exact_pv.cuh). Each
       // thread tests the V chunks it copied itself, which its own wait makes visible to it, and
       // the tile's barrier ORs the answers: no barrier of its own. Full tiles keep the plain
-      // barrier (with the OR on every tile, dense d128 at 16k ran at 419.3 against 454.6).
+      // barrier.
       bool exact = false;
       if (split && n == 0) {
         ptx::cp_async_wait<1>();  // Q and K[0]

@@ -27,7 +27,8 @@ struct FwdSm90Traits : FwdTraitsBase<Elem_, Dqk, Dv, FwdSm90Tile<Dqk, Dv>> {
   static constexpr uint32_t kBytesV = kBlockN * Dv * 2;
   static constexpr uint32_t kBytesAfterQ = 2 * (kBytesK + kBytesV) + kBlockM * kBlockN * 2 + 1024;
   // Two Q buffers where they fit, so the next work item's Q loads during this item's last key
-  // tile (kernel.cuh); otherwise (Dqk = 256) it loads during the epilogue.
+  // tile (kernel.cuh); otherwise (Dqk 256, and Dqk 64 with two CTAs per SM) it loads during the
+  // epilogue.
   // With two CTAs per SM (Base::kMinBlocksPerSm) each gets half of the SM's 228 KiB, less the
   // 1 KiB the hardware reserves per CTA.
   static constexpr uint32_t kSmemBudget = (228 * 1024) / Base::kMinBlocksPerSm - 1024;
