@@ -74,8 +74,9 @@ def main():
     print(f"{'case':34s} {'FA2':>8s} {'cuDNN':>8s} {'Flex':>8s}  (TFLOP/s)", flush=True)
     for c in cases:
         B, S, Hq, Hkv, D = c["batch"], c["seqlen"], c["heads_q"], c["heads_kv"], c["head_dim"]
+        Sq = c.get("seqlen_q") or S  # decode: one query row against S keys
         gen = torch.Generator(device="cuda").manual_seed(0)
-        q = torch.randn(B, S, Hq, D, device="cuda", dtype=torch.bfloat16, generator=gen).transpose(1, 2)
+        q = torch.randn(B, Sq, Hq, D, device="cuda", dtype=torch.bfloat16, generator=gen).transpose(1, 2)
         k = torch.randn(B, S, Hkv, D, device="cuda", dtype=torch.bfloat16, generator=gen).transpose(1, 2)
         v = torch.randn(B, S, Hkv, D, device="cuda", dtype=torch.bfloat16, generator=gen).transpose(1, 2)
         flops = c["flops"]
@@ -83,7 +84,7 @@ def main():
         causal = c["kind"] == "causal"
         gqa = Hq != Hkv
         for key, backend in (("fa2", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION)):
-            if c["kind"] not in ("dense", "causal"):
+            if c["kind"] not in ("dense", "causal", "decode"):
                 row[key] = None
                 row[key + "_note"] = "no window or neighborhood masks in SDPA's fused backends"
                 continue

@@ -146,9 +146,9 @@ int main(int argc, char** argv) {
   for (const FwdBenchCase& c : cases) {
     bool mask_ok = true;
     const polyhead::MaskSpec mask = mask_of(c, &mask_ok);
-    const int64_t tokens = c.batch * c.seqlen;
-    const size_t nq = size_t(tokens * c.heads_q * c.head_dim);
-    const size_t nkv = size_t(tokens * c.heads_kv * c.head_dim);
+    const int64_t sq = c.seqlen_q > 0 ? c.seqlen_q : c.seqlen;
+    const size_t nq = size_t(c.batch * sq * c.heads_q * c.head_dim);
+    const size_t nkv = size_t(c.batch * c.seqlen * c.heads_kv * c.head_dim);
     void *q, *k, *v, *o;
     CHECK_CUDA(cudaMalloc(&q, nq * 2));
     CHECK_CUDA(cudaMalloc(&k, nkv * 2));
@@ -162,13 +162,13 @@ int main(int argc, char** argv) {
     const polyhead::Device gpu{polyhead::DeviceType::cuda, 0};
     polyhead::AttentionProblem p;
     p.q = polyhead::TensorView::contiguous(q, polyhead::DType::bf16,
-                                           {c.batch, c.seqlen, c.heads_q, c.head_dim}, gpu);
+                                           {c.batch, sq, c.heads_q, c.head_dim}, gpu);
     p.k = polyhead::TensorView::contiguous(k, polyhead::DType::bf16,
                                            {c.batch, c.seqlen, c.heads_kv, c.head_dim}, gpu);
     p.v = polyhead::TensorView::contiguous(v, polyhead::DType::bf16,
                                            {c.batch, c.seqlen, c.heads_kv, c.head_dim}, gpu);
     p.o = polyhead::TensorView::contiguous(o, polyhead::DType::bf16,
-                                           {c.batch, c.seqlen, c.heads_q, c.head_dim}, gpu);
+                                           {c.batch, sq, c.heads_q, c.head_dim}, gpu);
     p.mask = mask;
     double flops = 0, ms = 0;
     std::string note;
@@ -220,10 +220,10 @@ int main(int argc, char** argv) {
     rows += buf;
     std::snprintf(buf, sizeof(buf),
                   "%s    {\"name\": \"%s\", \"kind\": \"%s\", \"batch\": %lld, \"seqlen\": %lld, "
-                  "\"heads_q\": %lld, \"heads_kv\": %lld, \"head_dim\": %lld, \"window\": %lld, "
-                  "\"na_grid\": %lld, \"na_kernel\": %lld, \"flops\": %.6e}",
+                  "\"seqlen_q\": %lld, \"heads_q\": %lld, \"heads_kv\": %lld, \"head_dim\": %lld, "
+                  "\"window\": %lld, \"na_grid\": %lld, \"na_kernel\": %lld, \"flops\": %.6e}",
                   case_rows.empty() ? "" : ",\n", c.name.c_str(), c.kind.c_str(),
-                  (long long)c.batch, (long long)c.seqlen, (long long)c.heads_q,
+                  (long long)c.batch, (long long)c.seqlen, (long long)sq, (long long)c.heads_q,
                   (long long)c.heads_kv, (long long)c.head_dim, (long long)c.window,
                   (long long)c.na_grid, (long long)c.na_kernel, flops);
     case_rows += buf;

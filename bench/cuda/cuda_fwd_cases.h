@@ -1,8 +1,9 @@
 // The cases of the CUDA forward benchmark (DESIGN.md section 7, issue 4): bf16, 16k tokens per
 // batch at hidden size 2048 (B * S = 16384, H = 2048 / D) for D = 64 / 128 / 256 and S = 512 to
 // 16k, causal and not; GQA 32/8 at 8k; a causal sliding window of 1024 keys at 16k; 2-D
-// neighborhood attention 17x17 on a 128x128 token grid. bench/anchors/torch_sdpa.py times the
-// same list (written to JSON by cuda_fwd_bench --cases) through PyTorch.
+// neighborhood attention 17x17 on a 128x128 token grid; decode (one query row per sequence, no
+// mask) with GQA 64/8 over a 32k cache, at batch 8 (the grid's decode case) and 1. bench/anchors/
+// torch_sdpa.py times the same list (written to JSON by cuda_fwd_bench --cases) through PyTorch.
 #pragma once
 
 #include <cstdint>
@@ -13,8 +14,9 @@ namespace polyhead::bench {
 
 struct FwdBenchCase {
   std::string name;
-  std::string kind;  // dense | causal | window | na2d
+  std::string kind;  // dense | causal | window | na2d | decode (no mask, seqlen_q rows)
   int64_t batch = 1, seqlen = 0, heads_q = 0, heads_kv = 0, head_dim = 128;
+  int64_t seqlen_q = 0;   // query rows per sequence; 0: seqlen (decode: 1)
   int64_t window = 0;     // window: keys [i - window + 1, i]
   int64_t na_grid = 0;    // na2d: grid side (seqlen = side^2)
   int64_t na_kernel = 0;  // na2d: kernel side
@@ -60,6 +62,14 @@ inline std::vector<FwdBenchCase> fwd_bench_cases(bool quick) {
     c.name = "na2d_17x17_grid128_d128";
     c.batch = 1, c.seqlen = 128 * 128, c.heads_q = c.heads_kv = 16, c.head_dim = 128;
     c.na_grid = 128, c.na_kernel = 17;
+    cases.push_back(c);
+  }
+  for (int64_t b : {8, 1}) {
+    FwdBenchCase c;
+    c.kind = "decode";
+    c.name = "decode_gqa64x8_d128_k32768_b" + std::to_string(b);
+    c.batch = b, c.seqlen = 32768, c.seqlen_q = 1, c.heads_q = 64, c.heads_kv = 8;
+    c.head_dim = 128;
     cases.push_back(c);
   }
   return cases;

@@ -59,6 +59,11 @@ def main():
         if w and d:
             targets.append(f"- window 1024 at 16k: {w:.1f} TFLOP/s = {100 * w / d:.0f}% of {ref} "
                            f"({d:.1f}); target >= 85%")
+    for r in ours["results"]:
+        if r["name"].startswith("decode") and r.get("tflops"):
+            peer = by_name.get(r["name"], {})
+            targets.append(f"- {r['name']}: {r['tflops']:.1f} TFLOP/s, {ratio(r['tflops'], peer.get('fa2'))} "
+                           f"FA2, {ratio(r['tflops'], peer.get('cudnn'))} cuDNN (no target in issue 4)")
     na = ours_by.get("na2d_17x17_grid128_d128", {})
     na_flex = by_name.get("na2d_17x17_grid128_d128", {}).get("flex")
     if na.get("tflops"):
