@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "cuda/fwd/ptx.cuh"
+#include "cuda/fwd/tile_load.cuh"
 #include "cuda/fwd/tile_size.h"
 
 namespace polyhead::cuda {
@@ -34,40 +35,13 @@ struct FwdKernelTraits : FwdTraitsBase<Elem_, Dqk, Dv, FwdTile<Dqk, Dv>> {
   static_assert(((Dqk + 8) / 8) % 2 == 1 && ((Dv + 8) / 8) % 2 == 1, "padding must be odd chunks");
 };
 
-// Loads rows [0, kRows) of a [rows, kCols] tile (global row stride `row_stride` elements, head
-// dim contiguous) into smem rows of kRowStride elements with cp.async; rows >= rows_valid are
-// zero-filled and read nothing.
+// Loads rows [0, kRows) of a [rows, kCols] tile into smem rows of kRowStride elements
+// (tile_load.cuh); rows >= rows_valid are zero-filled and read nothing.
 template <int kRows, int kCols, int kRowStride, int kThreads, typename Elem>
 __device__ __forceinline__ void load_tile(uint32_t smem, const Elem* gmem, int64_t row_stride,
                                           int rows_valid, int tid) {
-  constexpr int kChunksPerRow = kCols / 8;
-  constexpr int kChunks = kRows * kChunksPerRow;
-  if constexpr (kThreads % kChunksPerRow == 0) {
-    // Each thread keeps one column and walks rows: one pointer bump per chunk, instead of a
-    // precomputed 64-bit offset per chunk (which costs registers the mainloop needs).
-    constexpr int kRowStep = kThreads / kChunksPerRow;
-    const int row0 = tid / kChunksPerRow, col = (tid % kChunksPerRow) * 8;
-    const Elem* src = gmem + int64_t(row0) * row_stride + col;
-    const int64_t step = int64_t(kRowStep) * row_stride;
-    uint32_t dst = smem + uint32_t((row0 * kRowStride + col) * 2);
-#pragma unroll
-    for (int it = 0; it < kRows / kRowStep; ++it) {
-      const bool valid = row0 + it * kRowStep < rows_valid;
-      ptx::cp_async_16(dst, valid ? src : gmem, valid);
-      src += step;
-      dst += uint32_t(kRowStep * kRowStride * 2);
-    }
-  } else {
-#pragma unroll
-    for (int it = 0; it < (kChunks + kThreads - 1) / kThreads; ++it) {
-      const int c = tid + it * kThreads;
-      if (kChunks % kThreads != 0 && c >= kChunks) break;
-      const int row = c / kChunksPerRow, col = (c % kChunksPerRow) * 8;
-      const bool valid = row < rows_valid;
-      const Elem* src = gmem + int64_t(valid ? row : 0) * row_stride + col;
-      ptx::cp_async_16(smem + uint32_t((row * kRowStride + col) * 2), src, valid);
-    }
-  }
+  load_tile_rows<kRows, kCols, kThreads, PaddedRows<kRowStride>>(smem, gmem, row_stride, rows_valid,
+                                                                 tid);
 }
 
 // Per-lane shared-memory addresses of the ldmatrix operands; each product then adds only

@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "cuda/fwd/ptx.cuh"
+#include "cuda/fwd/tile_load.cuh"
 #include "cuda/fwd/tile_size.h"
 #include "cuda/fwd/token_order.h"
 #include "cuda/fwd_sm90/wgmma.cuh"
@@ -46,40 +47,23 @@ struct FwdSm90Traits : FwdTraitsBase<Elem_, Dqk, Dv, FwdSm90Tile<Dqk, Dv>> {
   static_assert(kSmemBytes <= kSmemBudget, "shared memory of one SM (per CTA)");
 };
 
-// Loads rows [0, kRows) of a [rows, kCols] global tile (row stride `row_stride` elements, head
-// dim contiguous) into the swizzled layout with cp.async; rows >= rows_valid are zero-filled
-// and read nothing.
+// The 128-byte swizzled layout of a kRows-row tile (wgmma.cuh): 8-row atoms, so only steps
+// of whole atoms move every column by the same distance.
+template <int kRows>
+struct Swizzled128 {
+  __host__ __device__ static constexpr uint32_t offset(int row, int col) {
+    return sm90::swizzled_offset<kRows>(row, col);
+  }
+  __host__ __device__ static constexpr bool uniform_step(int rows) { return rows % 8 == 0; }
+};
+
+// Loads rows [0, kRows) of a [rows, kCols] global tile into the swizzled layout
+// (tile_load.cuh); rows >= rows_valid are zero-filled and read nothing.
 template <int kRows, int kCols, int kThreads, typename Elem>
 __device__ __forceinline__ void load_tile_sw128(uint32_t smem, const Elem* gmem, int64_t row_stride,
                                                 int rows_valid, int tid) {
-  constexpr int kChunksPerRow = kCols / 8;
-  if constexpr (kThreads % kChunksPerRow == 0 && (kThreads / kChunksPerRow) % 8 == 0 &&
-                kRows % (kThreads / kChunksPerRow) == 0) {
-    // A thread keeps its column chunk and walks rows 8k apart: its swizzled column is fixed.
-    constexpr int kRowStep = kThreads / kChunksPerRow;
-    const int row0 = tid / kChunksPerRow, chunk = tid % kChunksPerRow;
-    const Elem* src = gmem + int64_t(row0) * row_stride + chunk * 8;
-    const int64_t step = int64_t(kRowStep) * row_stride;
-    uint32_t dst = smem + sm90::swizzled_offset<kRows>(row0, chunk * 8);
-#pragma unroll
-    for (int it = 0; it < kRows / kRowStep; ++it) {
-      const bool valid = row0 + it * kRowStep < rows_valid;
-      ptx::cp_async_16(dst, valid ? src : gmem, valid);
-      src += step;
-      dst += uint32_t(kRowStep * 128);
-    }
-  } else {
-    constexpr int kChunks = kRows * kChunksPerRow;
-#pragma unroll
-    for (int it = 0; it < (kChunks + kThreads - 1) / kThreads; ++it) {
-      const int c = tid + it * kThreads;
-      if (kChunks % kThreads != 0 && c >= kChunks) break;
-      const int row = c / kChunksPerRow, col = (c % kChunksPerRow) * 8;
-      const bool valid = row < rows_valid;
-      const Elem* src = gmem + int64_t(valid ? row : 0) * row_stride + col;
-      ptx::cp_async_16(smem + sm90::swizzled_offset<kRows>(row, col), src, valid);
-    }
-  }
+  load_tile_rows<kRows, kCols, kThreads, Swizzled128<kRows>>(smem, gmem, row_stride, rows_valid,
+                                                             tid);
 }
 
 // The same for a tile of positions [pos0, pos0 + kRows) in patch order (token_order.h): row r
