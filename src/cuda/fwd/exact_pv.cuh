@@ -34,6 +34,19 @@ __device__ __forceinline__ bool v_tile_nonfinite(const uint16_t* sv, int tid) {
   return bad != 0;
 }
 
+// The barrier that makes a key tile's V visible to every warp. On a partial tile it also ORs
+// each thread's test of the chunks it copied itself into `exact` (the exact path must run);
+// a full tile leaves `exact` as it is.
+template <typename T>
+__device__ __forceinline__ void barrier_v_nonfinite(KeyTileRef tile, const uint16_t* sv, int tid,
+                                                    bool& exact) {
+  if (tile.slot == -1) {
+    __syncthreads();
+  } else {
+    exact = __syncthreads_or(v_tile_nonfinite<T>(sv, tid));
+  }
+}
+
 template <typename T>
 __device__ __forceinline__ void exact_pv(float (&o)[T::kMTiles][T::kDTiles][4],
                                          const float (&s)[T::kMTiles][T::kNTiles][4],

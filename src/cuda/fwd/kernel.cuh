@@ -90,12 +90,8 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
     // takes the exact path (exact_pv.cuh): each thread tests the V chunks it copied itself
     // (visible to it after its wait) and the barrier ORs the answers.
     bool exact = false;
-    if (tile.slot == -1) {
-      __syncthreads();
-    } else {
-      exact = __syncthreads_or(v_tile_nonfinite<T>(
-          reinterpret_cast<const uint16_t*>(smem) + T::kSmemQ + T::kSmemK, tid));
-    }
+    barrier_v_nonfinite<T>(tile, reinterpret_cast<const uint16_t*>(smem) + T::kSmemQ + T::kSmemK,
+                           tid, exact);
     if (n + 1 < tiles.count) load_k(tiles[n + 1].index);
     ptx::cp_async_commit();
 

@@ -179,11 +179,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
         ptx::cp_async_wait<0>();
         sm90::fence_proxy_async();  // cp.async wrote through the generic proxy; wgmma reads async
         // tile n (and Q) landed; every warp is done with the other stage
-        if (tile.slot == -1) {
-          __syncthreads();
-        } else {
-          exact = __syncthreads_or(v_tile_nonfinite<T>(v_tile, tid));
-        }
+        barrier_v_nonfinite<T>(tile, v_tile, tid, exact);
       }
       // S = Q K[n]^T goes to the tensor cores first; the next loads are issued while it runs.
       float s[1][T::kNTiles][4];
@@ -207,11 +203,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
       if (split && n == 0) {
         ptx::cp_async_wait<1>();  // V[0] too (the group committed last may still fly)
         sm90::fence_proxy_async();
-        if (tile.slot == -1) {
-          __syncthreads();
-        } else {
-          exact = __syncthreads_or(v_tile_nonfinite<T>(v_tile, tid));
-        }
+        barrier_v_nonfinite<T>(tile, v_tile, tid, exact);
       }
       if (!exact) {
         gemm_pv_sm90<T>(o, s, sv + uint32_t(stage) * T::kBytesV);
