@@ -29,14 +29,13 @@ void launch_fwd_sm90(const FwdParams& p, cudaStream_t stream) {
   }
   POLYHEAD_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes));
-  // Persistent: as many CTAs as fit on the SMs at once (one or two per SM; fewer when there
-  // are fewer work items), each walking its share.
-  int device = 0, sms = 0, per_sm = 0;
+  // Persistent: as many CTAs as fit on the SMs at once, each walking its share (fewer when
+  // there are fewer work items). The traits size registers (__launch_bounds__) and shared
+  // memory (kSmemBudget) for kMinBlocksPerSm CTAs per SM, one or two.
+  int device = 0, sms = 0;
   POLYHEAD_CUDA_CHECK(cudaGetDevice(&device));
   POLYHEAD_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  POLYHEAD_CUDA_CHECK(
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, T::kThreads, T::kSmemBytes));
-  const int resident = sms * std::max(per_sm, 1);
+  const int resident = sms * T::kMinBlocksPerSm;
   const int64_t items = p.work_items;
   const int64_t cap = p.max_ctas < 0   ? std::numeric_limits<int32_t>::max()
                       : p.max_ctas > 0 ? std::min(resident, p.max_ctas)
