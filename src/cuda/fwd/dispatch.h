@@ -18,7 +18,8 @@ enum class FwdFamily { automatic, mma_sync, wgmma };
 struct FwdOverrides {
   bool force_block_map = false;  // run no-mask and window masks through the block-map path
   FwdFamily family = FwdFamily::automatic;  // wgmma where unavailable throws Error
-  // Persistent kernels (wgmma): at most this many CTAs; 0 = one per SM, < 0 = one per item.
+  // Persistent kernels (wgmma): at most this many CTAs; 0 = as many as fit on the SMs at once,
+  // < 0 = one per item.
   int max_ctas = 0;
   // Neighborhood masks of rank 2 and 3 in patch order (token_order.h) on the wgmma kernel
   // (NA-2D 17 x 17 at d128 on the H200: 55.2 against 31.6 TFLOP/s in row order).

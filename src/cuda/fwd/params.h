@@ -95,8 +95,8 @@ struct FwdParams {
   // sequences. For varlen the x range is floor(total_q / kBlockM) + nseq virtual tiles, of
   // which sequence b owns [floor(cu_q[b] / kBlockM) + b, ... + ceil(len_b / kBlockM)).
   int32_t q_tiles = 0;  // gridDim.x
-  // Persistent kernels (fwd_sm90/) instead launch min(work items, SMs, max_ctas if > 0) CTAs
-  // that walk the same tiles as a list (schedule.h).
+  // Persistent kernels (fwd_sm90/) instead launch min(work items, SMs x kMinBlocksPerSm,
+  // max_ctas if > 0) CTAs that walk the same tiles as a list (schedule.h).
   int32_t max_ctas = 0;     // < 0: one CTA per work item
   bool slot_major = false;  // work-item order (schedule.h)
   int32_t work_items = 0;   // q_tiles * heads_q * (batch, or 1 for varlen), < 2^31
