@@ -69,18 +69,20 @@ struct FwdTraitsBase : Tile {
 // Tiles of the Hopper kernel (fwd_sm90/, wgmma): two warpgroups of 64 query rows per CTA (per
 // thread kBlockN / 2 + Dv / 2 fp32 of S and O in registers), with K and V double-buffered in
 // shared memory. Wide key tiles amortize the per-tile softmax and barrier; at Dqk >= 192 the
-// 128-wide S no longer fits beside O in 255 registers, so 64 keys. At Dqk = 64 the tensor work
-// per tile is half of D = 128's for the same softmax, and two CTAs share each SM (128
-// registers per thread, 113 KiB of shared memory each with one Q buffer), so one CTA's
-// softmax, barrier waits and epilogue overlap the other's products. On the H200 (bf16, 16k
-// tokens per batch, one run) dense d64 at 16k ran at 390.7 TFLOP/s against 340.1 with one CTA
-// of three warpgroups (192 x 128); at 512 tokens 300.5 against 225.8, causal 171.6 against
-// 110.3. Dqk must be a multiple of 64 (128-byte swizzle blocks), so 96 stays on
-// the mma.sync kernel.
+// 128-wide S no longer fits beside O in 255 registers, so 64 keys. At Dqk = 64 and 128, two
+// CTAs share each SM (128 registers per thread, 113 KiB of shared memory each with one Q
+// buffer), so one CTA's softmax, barrier waits and epilogue overlap the other's products; at
+// 128 that takes 64-key tiles (S 32 + O 64 registers). On the H200 (bf16, 16k tokens per
+// batch): dense d64 at 16k ran at 390.7 TFLOP/s against 340.1 with one CTA of three
+// warpgroups (192 x 128); at 512 tokens 300.5 against 225.8, causal 171.6 against 110.3. d128
+// on two 128 x 64 CTAs against one 128 x 128 CTA, in one A/B run (bench/results/
+// gpu-ab_NVIDIA-H200_2026-11-28_call1.md): 460.6 against 420.0 at 16k, 344.1 against 301.7 at
+// 512, window 1024 309.4 against 294.0. Dqk must be a multiple of 64 (128-byte swizzle
+// blocks), so 96 stays on the mma.sync kernel.
 //
 //   (Dqk, Dv)   tile M x N   CTAs/SM  smem (KiB, incl. P scratch of the exact path)
 //   (64, 64)    128 x 128    2        113
-//   (128,128)   128 x 128    1        193
+//   (128,128)   128 x 64     2        113
 //   (192,128)   128 x 64     1        145
 //   (256,256)   128 x 64     1        209
 template <int Dqk, int Dv>
@@ -88,7 +90,7 @@ struct FwdSm90Tile;
 template <>
 struct FwdSm90Tile<64, 64> : FwdTileShape<128, 128, 8, 2> {};
 template <>
-struct FwdSm90Tile<128, 128> : FwdTileShape<128, 128, 8, 1> {};
+struct FwdSm90Tile<128, 128> : FwdTileShape<128, 64, 8, 2> {};
 template <>
 struct FwdSm90Tile<192, 128> : FwdTileShape<128, 64, 8, 1> {};
 template <>

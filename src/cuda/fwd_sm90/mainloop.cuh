@@ -109,6 +109,18 @@ __device__ __forceinline__ void wait_qk_sm90(float (&s)[1][T::kNTiles][4]) {
   sm90::fence_operands(s[0]);
 }
 
+// The sum of this thread's O accumulators, in four chains: non-finite when any of them is.
+template <typename T>
+__device__ __forceinline__ float o_sum(const float (&o)[1][T::kDTiles][4]) {
+  float a[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+  for (int dt = 0; dt < T::kDTiles; ++dt) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) a[e] += o[0][dt][e];
+  }
+  return (a[0] + a[1]) + (a[2] + a[3]);
+}
+
 // o += P V, P being the probabilities in s rounded to Elem: the m64nN accumulator of each warp
 // is laid out as mma.sync's m16n8 tiles, so two adjacent n8 tiles are one k16 A fragment.
 template <typename T>
