@@ -5,7 +5,9 @@
 // mask's own rule on row-major tokens.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "cuda/fwd/patch_map.h"
@@ -92,6 +94,26 @@ TEST(PatchOrder, NeighborhoodMapsAreExact) {
   c.kernel = {3, 5, 3};
   for (const NeighborhoodMask& m : {a, b, c}) {
     for (TileShape tile : {TileShape{128, 128}, TileShape{128, 64}}) expect_exact(m, tile);
+  }
+}
+
+// NA-2D 17 x 17 on 128 x 128 tokens: an 8 x 16 query patch reaches 3 x 3 patches of 128 keys,
+// or 3 x 4 sub-patches of 8 x 8 for 64-key tiles (row-major halves of 4 x 16 would be 6 x 3).
+TEST(PatchOrder, SubPatchesForNarrowKeyTiles) {
+  NeighborhoodMask m;
+  m.rank = 2, m.grid = {128, 128, 1}, m.kernel = {17, 17, 1};
+  const AttentionProblem p = na_problem(m, 1);
+  const ProblemShape s = validate(p);
+  for (auto [tile, most] : {std::pair{TileShape{128, 128}, 9}, std::pair{TileShape{128, 64}, 12}}) {
+    const auto order = cuda::choose_patch_order(p, s, tile);
+    ASSERT_TRUE(order.has_value());
+    EXPECT_EQ(order->sub_bits, tile.n == 64 ? 6 : 7);
+    const cuda::HostBlockMap map = cuda::build_patch_block_map(p, s, *order, tile);
+    int widest = 0;
+    for (size_t r = 0; r + 1 < map.row_ptr.size(); ++r) {
+      widest = std::max(widest, map.row_ptr[r + 1] - map.row_ptr[r]);
+    }
+    EXPECT_EQ(widest, most) << "tile n " << tile.n;
   }
 }
 

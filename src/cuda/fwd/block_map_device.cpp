@@ -172,7 +172,8 @@ std::optional<CachedBlockMap> cached_block_map(const AttentionProblem& p, const 
   }
   if (order != nullptr) {
     key += "|patch:" + std::to_string(order->shift[0]) + "," + std::to_string(order->shift[1]) +
-           "," + std::to_string(order->shift[2]);
+           "," + std::to_string(order->shift[2]) + "/" + std::to_string(order->sub_bits) + "," +
+           std::to_string(order->sub_dim);
   }
   Cache& c = cache();
   const std::lock_guard<std::mutex> lock(c.mutex);

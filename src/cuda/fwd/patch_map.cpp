@@ -13,6 +13,7 @@ namespace {
 // The mask's dimensions padded to three with leading ones.
 struct Dims3 {
   std::array<int64_t, 3> grid{1, 1, 1}, reach{1, 1, 1};  // reach: kernel * dilation
+  std::array<bool, 3> causal{false, false, false};
 };
 
 Dims3 dims3(const NeighborhoodMask& m) {
@@ -21,8 +22,17 @@ Dims3 dims3(const NeighborhoodMask& m) {
   for (int i = 0; i < m.rank; ++i) {
     d.grid[size_t(lead + i)] = m.grid[size_t(i)];
     d.reach[size_t(lead + i)] = m.kernel[size_t(i)] * m.dilation[size_t(i)];
+    d.causal[size_t(lead + i)] = m.causal[size_t(i)];
   }
   return d;
+}
+
+// Key blocks of extent `key` (aligned) that the neighborhoods of `query` aligned positions
+// reach along one dimension, away from the borders: keys [x0 - left, x0 + query - 1 + right].
+int64_t blocks_reached(int64_t grid, int64_t query, int64_t key, int64_t reach, bool causal) {
+  const int64_t left = causal ? reach - 1 : reach / 2, right = causal ? 0 : reach / 2;
+  const int64_t n = (query - 1 + right) / key + (left + key - 1) / key + 1;
+  return std::min(n, grid / key);
 }
 
 }  // namespace
@@ -35,32 +45,48 @@ std::optional<TokenOrder> choose_patch_order(const AttentionProblem& p, const Pr
     return std::nullopt;
   }
   const Dims3 d = dims3(*m);
-  // Patches 2^a x 2^b x 2^c of 128 tokens (a = 0 for rank 2) dividing the grid; cost: keys
-  // in the box that the patch's neighborhoods reach, per query.
+  // Patches 2^a x 2^b x 2^c of 128 tokens (a = 0 for rank 2) dividing the grid; for 64-key
+  // tiles, each split into two sub-patches along one of its dimensions. Cost: the key tiles an
+  // interior patch's neighborhoods reach, then the keys in their bounding box.
   std::optional<TokenOrder> best;
-  double best_cost = 0;
+  int64_t best_tiles = 0;
+  double best_box = 0;
   for (int a = 0; a <= 7; ++a) {
     for (int b = 0; a + b <= 7; ++b) {
-      const int c = 7 - a - b;
-      const std::array<int, 3> sh{a, b, c};
+      const std::array<int, 3> sh{a, b, 7 - a - b};
       bool fits = true;
-      double cost = 1;
+      double box = 1;
       for (size_t i = 0; i < 3; ++i) {
         const int64_t patch = int64_t(1) << sh[i];
         fits = fits && d.grid[i] % patch == 0;
-        cost *= double(patch + d.reach[i] - 1);
+        box *= double(patch + d.reach[i] - 1);
       }
-      if (!fits || (best && cost >= best_cost)) continue;
-      TokenOrder o;
-      o.patched = 1;
-      o.patch_bits = 7;
-      for (size_t i = 0; i < 3; ++i) {
-        o.grid[i] = int32_t(d.grid[i]);
-        o.shift[i] = sh[i];
-        o.patches[i] = int32_t(d.grid[i] >> sh[i]);
+      if (!fits) continue;
+      for (int split = tile.n == 128 ? -1 : 0; split < (tile.n == 128 ? 0 : 3); ++split) {
+        if (split >= 0 && sh[size_t(split)] == 0) continue;
+        std::array<int, 3> inner = sh;
+        if (split >= 0) --inner[size_t(split)];
+        int64_t tiles = 1;
+        for (size_t i = 0; i < 3; ++i) {
+          tiles *= blocks_reached(d.grid[i], int64_t(1) << sh[i], int64_t(1) << inner[i],
+                                  d.reach[i], d.causal[i]);
+        }
+        if (best && (tiles > best_tiles || (tiles == best_tiles && box >= best_box))) continue;
+        TokenOrder o;
+        o.patched = 1;
+        o.patch_bits = 7;
+        o.sub_bits = split >= 0 ? 6 : 7;
+        o.sub_dim = split >= 0 ? split : 2;
+        for (size_t i = 0; i < 3; ++i) {
+          o.grid[i] = int32_t(d.grid[i]);
+          o.shift[i] = sh[i];
+          o.inner[i] = inner[i];
+          o.patches[i] = int32_t(d.grid[i] >> sh[i]);
+        }
+        best = o;
+        best_tiles = tiles;
+        best_box = box;
       }
-      best = o;
-      best_cost = cost;
     }
   }
   return best;

@@ -15,13 +15,14 @@ namespace polyhead::cuda {
 // The patch order for `p` on `tile` (tile.m = 128, tile.n = 64 or 128), or nullopt when the
 // problem does not qualify: a neighborhood mask of rank 2 or 3 on every head, a batch of
 // equal sequences (no cu_seqlens), no ALiBi (its distances are token positions), and a grid
-// whose extents some power-of-two patch of 128 tokens divides. Of those patches it picks the
-// one whose neighborhoods cover the fewest keys.
+// whose extents some power-of-two patch of 128 tokens divides. Of those patches (and, for
+// 64-key tiles, of their splits into two sub-patches) it picks the one whose neighborhoods
+// reach the fewest key tiles.
 std::optional<TokenOrder> choose_patch_order(const AttentionProblem& p, const ProblemShape& s,
                                              TileShape tile);
 
 // The block map of `p` over patch-order positions: query tile t is patch t, its key tiles are
-// the patches (or half patches, tile.n = 64) its neighborhoods reach, full or partial with
+// the patches (or sub-patches, tile.n = 64) its neighborhoods reach, full or partial with
 // their row bitmasks. Every (sequence, head) shares one set of rows.
 HostBlockMap build_patch_block_map(const AttentionProblem& p, const ProblemShape& s,
                                    const TokenOrder& order, TileShape tile);

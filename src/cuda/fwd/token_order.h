@@ -4,8 +4,11 @@
 // (128 = one query tile), patches follow each other in row-major order over the patch grid,
 // and a patch's tokens are row-major inside it. A 128-row query tile then holds a compact
 // block of the grid, whose neighborhoods cover a few whole key tiles instead of long runs of
-// partial ones. Host and device code: the kernels map tile rows to token rows with it, the
-// host compiles the block map over the same positions.
+// partial ones. For 64-key tiles a patch may be two sub-patches, halves of it along dimension
+// `sub_dim`, one after the other, each row-major inside: a key tile is then a compact block
+// too (17 x 17 on a 128 x 128 grid: 12 key tiles of 8 x 8 per 8 x 16 query patch instead of
+// 18 row-major halves of 4 x 16). Host and device code: the kernels map tile rows to token
+// rows with it, the host compiles the block map over the same positions.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +23,12 @@ struct TokenOrder {
   int32_t shift[3] = {0, 0, 0};    // log2 of the patch extents
   int32_t patches[3] = {1, 1, 1};  // grid[d] >> shift[d]
   int32_t patch_bits = 0;          // shift[0] + shift[1] + shift[2]
+  // Sub-patches: positions below 2^sub_bits are row-major over extents 2^inner[d]; the bits
+  // above count sub-patches along sub_dim. Without sub-patches inner = shift, sub_bits =
+  // patch_bits.
+  int32_t inner[3] = {0, 0, 0};
+  int32_t sub_bits = 0;
+  int32_t sub_dim = 2;
 
   // Grid coordinates of the corner of patch `patch`.
   POLYHEAD_HD void patch_corner(int32_t patch, int32_t* c) const {
@@ -29,9 +38,14 @@ struct TokenOrder {
   }
   // Grid coordinates of position `within` of a patch relative to its corner: shifts and masks.
   POLYHEAD_HD void within_coords(int32_t within, int32_t* c) const {
-    c[2] = within & ((1 << shift[2]) - 1);
-    c[1] = (within >> shift[2]) & ((1 << shift[1]) - 1);
-    c[0] = within >> (shift[2] + shift[1]);
+    const int32_t sub = within >> sub_bits;
+    within &= (1 << sub_bits) - 1;
+    c[2] = within & ((1 << inner[2]) - 1);
+    c[1] = (within >> inner[2]) & ((1 << inner[1]) - 1);
+    c[0] = within >> (inner[2] + inner[1]);
+    c[0] += sub_dim == 0 ? sub << inner[0] : 0;
+    c[1] += sub_dim == 1 ? sub << inner[1] : 0;
+    c[2] += sub_dim == 2 ? sub << inner[2] : 0;
   }
   POLYHEAD_HD int32_t row_major(const int32_t* c) const {
     return (c[0] * grid[1] + c[1]) * grid[2] + c[2];

@@ -1,20 +1,19 @@
 // The Hopper forward kernel (sm_90a): FlashAttention-2's algorithm on the warpgroup tensor-core
-// instructions, in a persistent grid. CTAs of two warpgroups (one per SM, two at Dqk = 64)
-// walk a static list of work items (sequence, query head, query tile of 64 rows per
+// instructions, in a persistent grid. CTAs of two warpgroups (one per SM, two at Dqk = 64 and
+// 128) walk a static list of work items (sequence, query head, query tile of 64 rows per
 // warpgroup; warpgroup g owns rows [64 g, 64 g + 64)). The Q tile stays in shared memory; K
 // and V tiles are double-buffered, so the load of key tile n + 1 runs during all of iteration
 // n (the first tile's V has its own group, so S = Q K[0]^T does not wait for it):
 //
-//   wait tile n, (partial tile: Inf/NaN test of V[n]) barrier | issue S = Q K[n]^T (wgmma SS)
-//   | issue loads K, V [n + 1] | wait S | transform, mask, online softmax (registers) |
-//   O += P V[n] (wgmma RS, P from registers)
+//   wait tile n, barrier | issue S = Q K[n]^T (wgmma SS) | issue loads K, V [n + 1] | wait S |
+//   transform, mask, online softmax (registers) | O += P V[n] (wgmma RS, P from registers)
 //
 // Issuing the loads after S lets the tensor cores start while the copies are issued (d128
-// dense 16k: 454.6 TFLOP/s, against 435.9 before, in separate runs). The Inf/NaN test rides on
-// the tile's barrier instead of a barrier of its own between softmax and P V, which lined the
-// two warpgroups up on every partial tile (a build without any test ran window 1024 at 337.7
-// against 302.5 in one run). Whether this placement or the earlier one is faster is still open
-// (dev/cuda_fwd/README.md, v10).
+// dense 16k: 454.6 TFLOP/s, against 435.9 before, in separate runs). No tile tests its V for
+// Inf/NaN on the way: an item with partial tiles whose O ends non-finite is computed again
+// (recompute_exact). In one A/B run at 4bb5670 that against the test on each partial tile's
+// barrier measured window 1024 321.9 against 294.0 TFLOP/s, NA-2D 66.8 against 57.3, dense
+// d256 16k 534.2 against 456.3 (bench/results/gpu-ab_NVIDIA-H200_2026-11-28_call1.md).
 //
 // The key-tile pipeline runs across work items: the last iteration of an item issues the next
 // item's first K, V (and Q, into the second Q buffer where two fit), so the next item's
