@@ -1,5 +1,6 @@
 // Behaviour of the cuda forward beyond the table: streams, large shapes, every mask kind of
 // the engine through the block-map path, and the refusals supports() must give.
+#include <limits>
 #include <string>
 #include <utility>
 
@@ -135,6 +136,50 @@ TEST(CudaFwd, DecodePacksGroupedHeads) {
   expect_matches(c);
   c.sinks = false, c.mask = MaskSpec::window(40, 0);
   expect_matches(c);
+}
+
+// Split-KV (FwdOverrides::kv_splits) on the wgmma kernel: decode packed and unpacked, with
+// sinks, softcap and LSE; prefill with causal, window and block-map masks, varlen, and more
+// splits than some query tiles have key tiles (empty shares); Inf in V at a partial tile.
+TEST(CudaFwd, SplitKv) {
+  SKIP_WITHOUT_GPU();
+  if (!device_is_sm90() || !config_compiled(DType::bf16, 128, 128, true)) {
+    GTEST_SKIP() << "needs the wgmma kernel";
+  }
+  int n = 0;
+  auto run = [&](FwdCase c, int splits) {
+    c.family = cuda::FwdFamily::wgmma;
+    c.kv_splits = splits;
+    c.seed = uint64_t(300 + n++);
+    expect_matches(c);
+  };
+  FwdCase d;  // decode
+  d.batch = 3, d.sq = 1, d.sk = 1000, d.hq = 16, d.hkv = 2;
+  run(d, 4);
+  d.pack_gqa = false, d.sinks = true, d.softcap = 10.0f;
+  run(d, 7);
+  d.sinks = false, d.softcap = 0.0f, d.dqk = d.dv = 64;
+  run(d, 32);
+  FwdCase c;  // prefill
+  c.batch = 2, c.sq = 300, c.sk = 700, c.hq = 4, c.hkv = 2;
+  for (const MaskSpec& m : {MaskSpec::none(), MaskSpec::causal(), MaskSpec::window(90, 20)}) {
+    c.mask = m;
+    run(c, 3);
+  }
+  c.mask = MaskSpec::causal();
+  c.sinks = true;
+  run(c, 9);  // most early query tiles have fewer key tiles than splits
+  c.sinks = false;
+  c.force_block_map = true;
+  run(c, 2);
+  c.force_block_map = false;
+  c.mask = MaskSpec::none();
+  c.varlen_q = {1, 130, 257}, c.varlen_k = {600, 129, 300};
+  run(c, 4);
+  c.varlen_q.clear(), c.varlen_k.clear();
+  c.mask = MaskSpec::window(50, 0);
+  c.v_pokes = {{1, 333, 1, 5, std::numeric_limits<float>::infinity()}};
+  run(c, 3);
 }
 
 // Builds a valid problem on the GPU whose fields a test then breaks.

@@ -79,6 +79,7 @@ struct FwdCase {
   int max_ctas = 0;         // persistent kernels: cap on CTAs (several work items per CTA)
   bool patch_order = true;  // neighborhood masks in patch order (FwdOverrides::patch_order)
   bool pack_gqa = true;     // decode: grouped heads as rows (FwdOverrides::pack_gqa)
+  int kv_splits = 0;        // split-KV on the wgmma kernel (FwdOverrides::kv_splits)
   // Values written into v before the run: {batch, key token, kv head, column, value}. Where
   // the reference output is then non-finite the kernel must give the same class of value.
   struct Poke {
@@ -99,7 +100,8 @@ struct FwdCase {
                     " lse=" + std::to_string(lse) + " map=" + std::to_string(force_block_map) +
                     " family=" + std::to_string(int(family)) + " ctas=" + std::to_string(max_ctas) +
                     " patch=" + std::to_string(patch_order) + " pack=" + std::to_string(pack_gqa) +
-                    " pad=" + std::to_string(token_pad) + " seed=" + std::to_string(seed);
+                    " splits=" + std::to_string(kv_splits) + " pad=" + std::to_string(token_pad) +
+                    " seed=" + std::to_string(seed);
     if (scale) s += " scale=" + std::to_string(*scale);
     for (const Poke& pk : v_pokes) {
       s += " v[" + std::to_string(pk.b) + "," + std::to_string(pk.t) + "," + std::to_string(pk.h) +
@@ -251,7 +253,7 @@ inline CompareResult run_case(const FwdCase& c, cudaStream_t stream = nullptr) {
   EXPECT_TRUE(st.ok) << st.reason;
   if (!st.ok) return res;
   cuda::fwd_run(g, shape, stream,
-                {c.force_block_map, c.family, c.max_ctas, c.patch_order, c.pack_gqa});
+                {c.force_block_map, c.family, c.max_ctas, c.patch_order, c.pack_gqa, c.kv_splits});
   EXPECT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
   EXPECT_EQ(cudaGetLastError(), cudaSuccess);
 

@@ -41,6 +41,27 @@ TEST(WorkList, EveryItemIsOneSlotHeadSequenceInBothOrders) {
   }
 }
 
+TEST(WorkList, SplitsRepeatTheListOncePerShare) {
+  for (const ListCase& lc : {ListCase{1, 8, 1}, ListCase{7, 3, 5}, ListCase{3, 64, 2}}) {
+    for (int32_t splits : {2, 3, 32}) {
+      for (bool slot_major : {false, true}) {
+        cuda::FwdParams f, plain;
+        cuda::set_work_list(f, lc.q_tiles, lc.heads, lc.seqs, slot_major, splits);
+        cuda::set_work_list(plain, lc.q_tiles, lc.heads, lc.seqs, slot_major);
+        ASSERT_EQ(f.work_items, plain.work_items * splits);
+        for (uint32_t x = 0; x < uint32_t(f.work_items); ++x) {
+          const cuda::ItemCoords c = cuda::split_item(f, x);
+          const uint32_t base = x % uint32_t(plain.work_items);
+          const cuda::ItemCoords p = cuda::split_item(plain, base);
+          ASSERT_EQ(c.split, int32_t(x / uint32_t(plain.work_items))) << "item " << x;
+          ASSERT_TRUE(c.slot == p.slot && c.head == p.head && c.z == p.z && p.split == 0)
+              << "item " << x;
+        }
+      }
+    }
+  }
+}
+
 TEST(PersistentSchedule, EveryItemTakenOnce) {
   for (int32_t items : {1, 2, 131, 132, 133, 264, 1000, 2048, 3 << 20}) {
     for (int32_t ctas : {1, 2, 3, 131, 132, 133, 4096}) {

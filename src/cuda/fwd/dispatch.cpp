@@ -18,6 +18,7 @@
 #include "cuda/fwd/launch.h"
 #include "cuda/fwd/patch_map.h"
 #include "cuda/fwd/schedule.h"
+#include "cuda/fwd/split_combine.h"
 #include "cuda/fwd/tile_size.h"
 #include "fwd_table.inc"
 #include "polyhead/error.h"
@@ -136,6 +137,23 @@ bool packable_decode(const AttentionProblem& p, const ProblemShape& s) {
   const auto* w = p.mask.get_if<WindowMask>();
   return w != nullptr && w->left < 0 && w->right >= 0 && w->sink == 0 &&
          w->align == Alignment::bottom_right;
+}
+
+// Split-KV (params.h): how many shares of every query tile's key tiles. Forced by the override,
+// else only where the persistent grid would leave most SMs idle: fewer work items than half the
+// SMs (decode with few sequences and kv heads; GQA packing has already made each kv head one
+// item), at least 8 key tiles per share, at most 32 shares, and not varlen (whose sequences
+// differ in length). Then splits fill about two CTAs per SM.
+int32_t kv_splits(const FwdOverrides& o, int64_t items, const ProblemShape& s, TileShape tile,
+                  int device) {
+  if (o.kv_splits > 0) return o.kv_splits;
+  if (s.varlen) return 1;
+  int sms = 0;
+  POLYHEAD_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  if (items * 2 > sms) return 1;
+  const int64_t key_tiles = (s.seqlen_k + tile.n - 1) / tile.n;
+  const int64_t by_sms = (2 * int64_t(sms) + items - 1) / items;
+  return int32_t(std::clamp<int64_t>(std::min(by_sms, key_tiles / 8), 1, 32));
 }
 
 // A block-map mask whose blocks are narrower than the wgmma kernel's 128-key tiles (S2 with
@@ -288,7 +306,10 @@ void fwd_run(const AttentionProblem& p, const ProblemShape& s, void* stream_ptr,
     POLYHEAD_CHECK(sm90 != nullptr || overrides.family != FwdFamily::wgmma,
                    "cuda backend: the wgmma kernel family cannot run this problem");
     tc = sm90 != nullptr ? sm90 : find_tc(p.q.dtype, s.head_dim_qk, s.head_dim_v);
-    if (sm90 != nullptr && overrides.patch_order && s.head_dim_qk <= 192) {
+    // Patch order serves neighborhoods over many query tiles; a forced split-KV (which has
+    // its own instance) runs in token order.
+    if (sm90 != nullptr && overrides.patch_order && overrides.kv_splits <= 1 &&
+        s.head_dim_qk <= 192) {
       order = choose_patch_order(p, s, sm90->tile);
     }
     if (sm90 != nullptr && !order && overrides.family == FwdFamily::automatic &&
@@ -424,15 +445,37 @@ void fwd_run(const AttentionProblem& p, const ProblemShape& s, void* stream_ptr,
   POLYHEAD_CHECK(q_tiles * heads_q * seqs < std::numeric_limits<int32_t>::max(),
                  "cuda backend: ", q_tiles * heads_q * seqs,
                  " (query tile, head, sequence) work items exceed 2^31 - 1");
+  const int32_t splits =
+      simt || !tc->wgmma || order
+          ? 1
+          : kv_splits(overrides, q_tiles * heads_q * seqs, s, tile, p.q.device.index);
+  POLYHEAD_CHECK(q_tiles * heads_q * seqs * splits < std::numeric_limits<int32_t>::max(),
+                 "cuda backend: ", splits, " key splits of ", q_tiles * heads_q * seqs,
+                 " work items exceed 2^31 - 1");
   // Under a mask or varlen the cost of a query tile varies with its position.
-  set_work_list(f, q_tiles, heads_q, seqs, s.varlen || p.mask.get_if<NoMask>() == nullptr);
+  set_work_list(f, q_tiles, heads_q, seqs, s.varlen || p.mask.get_if<NoMask>() == nullptr, splits);
 #if POLYHEAD_FWD_SIMT_F32
   if (simt) {
     launch_fwd_simt_f32(f, int(s.head_dim_qk), int(s.head_dim_v), stream);
     return;
   }
 #endif
+  if (splits == 1) {
+    tc->launch(f, stream);
+    return;
+  }
+  // The shares' O and LSE live in one stream-ordered allocation, freed on the stream once the
+  // combine is queued.
+  const int64_t q_rows = s.varlen ? p.q.shape[1] : int64_t(s.batch) * seqlen_q;
+  f.split_rows = q_rows * heads_q;
+  const size_t bytes = size_t(splits) * size_t(f.split_rows) * size_t(s.head_dim_v + 1) * 4;
+  void* work = nullptr;
+  POLYHEAD_CUDA_CHECK(cudaMallocAsync(&work, bytes, stream));
+  f.split_o = static_cast<float*>(work);
+  f.split_lse = f.split_o + size_t(splits) * size_t(f.split_rows) * size_t(s.head_dim_v);
   tc->launch(f, stream);
+  launch_split_combine(f, int(s.head_dim_v), p.o.dtype, stream);
+  POLYHEAD_CUDA_CHECK(cudaFreeAsync(work, stream));
 }
 
 std::vector<std::string> fwd_configurations() {

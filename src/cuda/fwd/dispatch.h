@@ -27,6 +27,9 @@ struct FwdOverrides {
   // Decode (one query row) with grouped heads: the group's query heads as the rows of one tile
   // (dispatch.cpp, packable_decode).
   bool pack_gqa = true;
+  // Split-KV on the wgmma kernel (params.h, split_combine.h): 0 = the dispatcher decides,
+  // 1 = never, n > 1 = n shares of every query tile's key tiles.
+  int kv_splits = 0;
 };
 
 Status fwd_supports(const AttentionProblem& p, const ProblemShape& s);

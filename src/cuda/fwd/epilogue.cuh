@@ -77,4 +77,42 @@ __device__ __forceinline__ void write_output(float (&o)[T::kMTiles][T::kDTiles][
   }
 }
 
+// Split-KV (params.h): this split's share as fp32 O normalized by its own sum, and its
+// log-sum-exp in natural log (-inf when the share has no visible key; NaN stays NaN), at the
+// logical row of split_combine.cu. The sinks are left to the combine.
+template <typename T, bool kPatched = false>
+__device__ __forceinline__ void write_split(float (&o)[T::kMTiles][T::kDTiles][4],
+                                            OnlineSoftmax<T>& sm, const FwdParams& p,
+                                            const WorkTile& w, float sl2, int warp_row0, int lane) {
+  const int64_t sq = p.cu_seqlens_q == nullptr ? p.seqlen_q : 0;
+#pragma unroll
+  for (int mt = 0; mt < T::kMTiles; ++mt) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      float l = sm.l[mt][h];
+      l += __shfl_xor_sync(0xffffffffu, l, 1);
+      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      const float m = sm.m[mt][h];
+      float inv = 0.0f, lse = -INFINITY;
+      if (!(m == -INFINITY && !isnan(l))) {
+        inv = 1.0f / l;
+        lse = (m * sl2 + log2f(l)) * kLn2;
+      }
+      const int r = warp_row0 + mt * 16 + (lane >> 2) + 8 * h;
+      const int32_t i = w.q_tile * T::kBlockM + r;
+      if (i >= w.seqlen_q) continue;
+      const int32_t token = kPatched ? p.order.token(i) : i;
+      const int64_t row = int64_t(w.split) * p.split_rows +
+                          (int64_t(w.batch) * sq + w.q_start + token) * p.heads_q + w.head;
+      float* out = p.split_o + row * T::kHeadDimV + 2 * (lane & 3);
+#pragma unroll
+      for (int dt = 0; dt < T::kDTiles; ++dt) {
+        *reinterpret_cast<float2*>(out + dt * 8) =
+            make_float2(o[mt][dt][2 * h] * inv, o[mt][dt][2 * h + 1] * inv);
+      }
+      if ((lane & 3) == 0) p.split_lse[row] = lse;
+    }
+  }
+}
+
 }  // namespace polyhead::cuda

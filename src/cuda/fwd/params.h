@@ -102,6 +102,16 @@ struct FwdParams {
   int32_t work_items = 0;   // q_tiles * heads_q * (batch, or 1 for varlen), < 2^31
   FastDiv div_outer;        // slot-major: by heads_q * batch; head-major: by q_tiles
   FastDiv div_heads;        // by heads_q
+  // Split-KV (wgmma kernel only; split_combine.h): with kv_splits > 1 the list holds every item
+  // once per split s (item x: s = x / base items), split s visits its share of the query tile's
+  // key tiles, and the epilogue writes that share's normalized O and log-sum-exp (natural log,
+  // without the sinks) to split_o / split_lse at logical row r = (batch * Sq + token) * Hq +
+  // head (batch 0 and the packed token index for varlen); a second kernel combines them.
+  int32_t kv_splits = 1;
+  FastDiv div_splits;          // by the items of one split
+  float* split_o = nullptr;    // [kv_splits][split_rows][Dv]
+  float* split_lse = nullptr;  // [kv_splits][split_rows]
+  int64_t split_rows = 0;
   // Patch order (token_order.h; wgmma kernel and block-map masks only): tile row r of position
   // p reads and writes token order.token(p); the block map is compiled over positions. Last,
   // so the fields before it keep their offsets in the kernels' parameter space.

@@ -17,24 +17,37 @@ namespace polyhead::cuda {
 // with the query tile): the slot varies slowest, so the items running at once cost about the
 // same. `seqs` is the batch, or 1 for varlen (whose slots are virtual tiles, work.cuh). The
 // caller guarantees q_tiles * heads_q * seqs < 2^31 (fwd_supports refuses more).
+// With kv_splits > 1 the list repeats once per split of the key tiles (split outermost). The
+// caller also guarantees q_tiles * heads_q * seqs * kv_splits < 2^31.
 inline void set_work_list(FwdParams& f, int64_t q_tiles, int64_t heads_q, int64_t seqs,
-                          bool slot_major) {
+                          bool slot_major, int32_t kv_splits = 1) {
   const int64_t per_slot = heads_q * seqs;
   f.slot_major = slot_major;
-  f.work_items = int32_t(q_tiles * per_slot);
+  f.kv_splits = kv_splits;
+  f.work_items = int32_t(q_tiles * per_slot * kv_splits);
+  f.div_splits = FastDiv(uint32_t(q_tiles * per_slot));
   f.div_outer = FastDiv(uint32_t(slot_major ? per_slot : q_tiles));
   f.div_heads = FastDiv(uint32_t(heads_q));
 }
 
 struct ItemCoords {
   int32_t slot, head, z;  // grid coordinates: x (query tile slot), y (head), z (sequence)
+  int32_t split = 0;      // range of key tiles (split-KV)
 };
 
+// kSplits = false: the caller never runs split lists (kernels without a split instance), and
+// the division is not compiled.
+template <bool kSplits = true>
 POLYHEAD_HD ItemCoords split_item(const FwdParams& p, uint32_t x) {
+  uint32_t split = 0;
+  if (kSplits && p.kv_splits > 1) {
+    split = p.div_splits.divide(x);
+    x -= split * p.div_splits.d;
+  }
   const uint32_t outer = p.div_outer.divide(x), inner = x - outer * p.div_outer.d;
   const uint32_t slot = p.slot_major ? outer : inner, hz = p.slot_major ? inner : outer;
   const uint32_t z = p.div_heads.divide(hz);
-  return {int32_t(slot), int32_t(hz - z * p.div_heads.d), int32_t(z)};
+  return {int32_t(slot), int32_t(hz - z * p.div_heads.d), int32_t(z), int32_t(split)};
 }
 
 // Static persistent schedule: CTA c of G takes items r G + c in even rounds r and

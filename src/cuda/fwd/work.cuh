@@ -20,6 +20,7 @@ struct WorkTile {
   int32_t k_start = 0;  // ... of k, v
   int32_t seqlen_q = 0;
   int32_t seqlen_k = 0;
+  int32_t split = 0;  // split-KV: which share of the key tiles (params.h)
 };
 
 // Resolves grid coordinates (x: query tile slot, head, z: batch) into a work tile; false when
@@ -70,9 +71,10 @@ __device__ __forceinline__ bool resolve_work(const FwdParams& p, WorkTile& w) {
 }
 
 // Item x of the persistent kernels' work list (schedule.h).
-template <int kBlockM>
+template <int kBlockM, bool kSplits = false>
 __device__ __forceinline__ bool resolve_item(const FwdParams& p, int32_t item, WorkTile& w) {
-  const ItemCoords c = split_item(p, uint32_t(item));
+  const ItemCoords c = split_item<kSplits>(p, uint32_t(item));
+  w.split = c.split;
   return resolve_work_at<kBlockM>(p, c.slot, c.head, c.z, w);
 }
 
@@ -135,6 +137,14 @@ struct KeyTiles {
       count = p.block_map.row_ptr[row + 1] - begin;
       entries = p.block_map.tiles;
     }
+  }
+
+  // Split-KV (params.h): share `split` of `splits` keeps the next ceil(count / splits) tiles.
+  __device__ __forceinline__ void keep_share(int32_t split, int32_t splits) {
+    const int32_t per = (count + splits - 1) / splits;
+    const int32_t first = min(count, split * per);
+    begin += first;  // both modes index from begin
+    count = min(count - first, per);
   }
 
   __device__ __forceinline__ KeyTileRef operator[](int32_t n) const {

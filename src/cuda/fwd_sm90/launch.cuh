@@ -17,12 +17,16 @@ template <DType kDtype, int Dqk, int Dv>
 void launch_fwd_sm90(const FwdParams& p, cudaStream_t stream) {
   using T = FwdSm90Traits<typename ElemOf<kDtype>::type, Dqk, Dv>;
   if (p.q_tiles == 0) return;
-  auto kernel = fwd_sm90_kernel<T, false>;
+  auto kernel = fwd_sm90_kernel<T, false, false>;
+  // The dispatcher never combines patch order with split-KV.
+  POLYHEAD_CHECK(!p.order.patched || p.kv_splits == 1,
+                 "cuda backend: patch order and split-KV are not combined");
+  if (p.kv_splits > 1) kernel = fwd_sm90_kernel<T, false, true>;
   if (p.order.patched) {
     // Patch order needs 128-row tiles (one patch per query tile) and is instantiated up to
     // Dqk 192 (at 256 its loads spill 220 bytes); the dispatcher checks both.
     if constexpr (T::kBlockM == 128 && T::kHeadDimQK <= 192) {
-      kernel = fwd_sm90_kernel<T, true>;
+      kernel = fwd_sm90_kernel<T, true, false>;
     } else {
       POLYHEAD_CHECK(false, "cuda backend: patch order needs 128-row tiles and Dqk <= 192");
     }
