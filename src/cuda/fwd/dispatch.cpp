@@ -143,7 +143,8 @@ bool packable_decode(const AttentionProblem& p, const ProblemShape& s) {
 // else only where the persistent grid would leave most SMs idle: fewer work items than half the
 // SMs (decode with few sequences and kv heads; GQA packing has already made each kv head one
 // item), at least 8 key tiles per share, at most 32 shares, and not varlen (whose sequences
-// differ in length). Then splits fill about two CTAs per SM.
+// differ in length). Then items x splits fill at most two CTAs per SM: one round of the
+// persistent grid (5 shares of 64 items on 132 SMs would leave 56 items for a second round).
 int32_t kv_splits(const FwdOverrides& o, int64_t items, const ProblemShape& s, TileShape tile,
                   int device) {
   if (o.kv_splits > 0) return o.kv_splits;
@@ -152,7 +153,7 @@ int32_t kv_splits(const FwdOverrides& o, int64_t items, const ProblemShape& s, T
   POLYHEAD_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   if (items * 2 > sms) return 1;
   const int64_t key_tiles = (s.seqlen_k + tile.n - 1) / tile.n;
-  const int64_t by_sms = (2 * int64_t(sms) + items - 1) / items;
+  const int64_t by_sms = 2 * int64_t(sms) / items;
   return int32_t(std::clamp<int64_t>(std::min(by_sms, key_tiles / 8), 1, 32));
 }
 
