@@ -83,6 +83,8 @@ std::optional<TokenOrder> choose_patch_order(const AttentionProblem& p, const Pr
           o.inner[i] = inner[i];
           o.patches[i] = int32_t(d.grid[i] >> sh[i]);
         }
+        o.div_p2 = FastDiv(uint32_t(o.patches[2]));
+        o.div_p12 = FastDiv(uint32_t(o.patches[1] * o.patches[2]));
         best = o;
         best_tiles = tiles;
         best_box = box;

@@ -14,6 +14,7 @@
 #include <cstdint>
 
 #include "core/mask_policy.h"  // POLYHEAD_HD
+#include "cuda/fwd/fast_div.h"
 
 namespace polyhead::cuda {
 
@@ -29,12 +30,16 @@ struct TokenOrder {
   int32_t inner[3] = {0, 0, 0};
   int32_t sub_bits = 0;
   int32_t sub_dim = 2;
+  FastDiv div_p2;   // by patches[2]
+  FastDiv div_p12;  // by patches[1] * patches[2]
 
   // Grid coordinates of the corner of patch `patch`.
   POLYHEAD_HD void patch_corner(int32_t patch, int32_t* c) const {
-    c[2] = (patch % patches[2]) << shift[2];
-    c[1] = ((patch / patches[2]) % patches[1]) << shift[1];
-    c[0] = (patch / (patches[2] * patches[1])) << shift[0];
+    const int32_t q2 = int32_t(div_p2.divide(uint32_t(patch)));
+    const int32_t q12 = int32_t(div_p12.divide(uint32_t(patch)));
+    c[2] = (patch - q2 * patches[2]) << shift[2];
+    c[1] = (q2 - q12 * patches[1]) << shift[1];
+    c[0] = q12 << shift[0];
   }
   // Grid coordinates of position `within` of a patch relative to its corner: shifts and masks.
   POLYHEAD_HD void within_coords(int32_t within, int32_t* c) const {
