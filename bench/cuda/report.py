@@ -8,6 +8,7 @@ a Markdown table with ratios and the issue's targets.
 --family mma), so the table shows what the Hopper kernel gained.
 """
 import json
+import re
 import sys
 
 
@@ -36,6 +37,9 @@ def main():
     def num(x):
         return f"{x:.1f}" if x else "-"
 
+    def tb(x):
+        return f"{x:.2f}" if x else "-"
+
     for r in ours["results"]:
         p = by_name.get(r["name"], {})
         t = r["tflops"] or None
@@ -62,7 +66,15 @@ def main():
     for r in ours["results"]:
         if r["name"].startswith("decode") and r.get("tflops"):
             peer = by_name.get(r["name"], {})
-            targets.append(f"- {r['name']}: {r['tflops']:.1f} TFLOP/s, {ratio(r['tflops'], peer.get('fa2'))} "
+            # One query row per head: 4 Hq Sk D FLOPs against 4 Hkv Sk D bytes of K and V
+            # (bf16), so TB/s = TFLOP/s * Hkv / Hq.
+            g = re.search(r"gqa(\d+)x(\d+)", r["name"])
+            tbs = ""
+            if g:
+                f = int(g.group(2)) / int(g.group(1))
+                tbs = (f" (K, V read at {r['tflops'] * f:.2f} TB/s; FA2 "
+                       f"{tb((peer.get('fa2') or 0) * f)}, cuDNN {tb((peer.get('cudnn') or 0) * f)})")
+            targets.append(f"- {r['name']}: {r['tflops']:.1f} TFLOP/s{tbs}, {ratio(r['tflops'], peer.get('fa2'))} "
                            f"FA2, {ratio(r['tflops'], peer.get('cudnn'))} cuDNN (no target in issue 4)")
     na = ours_by.get("na2d_17x17_grid128_d128", {})
     na_flex = by_name.get("na2d_17x17_grid128_d128", {}).get("flex")
