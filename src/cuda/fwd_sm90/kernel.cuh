@@ -83,6 +83,20 @@ __device__ __forceinline__ void load_key_tile(uint32_t dst, const typename T::El
   }
 }
 
+// Key tile kt of K and V into stage buffers sk and sv.
+template <typename T, bool kPatched>
+__device__ __forceinline__ void load_kv_tile(uint32_t sk, uint32_t sv, const typename T::Elem* k,
+                                             const typename T::Elem* v, const FwdParams& p,
+                                             int32_t seqlen_k, int32_t kt, int tid) {
+  if constexpr (kPatched && T::kHeadDimQK == T::kHeadDimV) {
+    load_kv_sw128_ordered<T::kBlockN, T::kHeadDimV, T::kThreads>(
+        sk, sv, k, v, p.k_row_stride, p.v_row_stride, p.order, kt * T::kBlockN, tid);
+  } else {
+    load_key_tile<T, kPatched, T::kHeadDimQK>(sk, k, p.k_row_stride, p.order, seqlen_k, kt, tid);
+    load_key_tile<T, kPatched, T::kHeadDimV>(sv, v, p.v_row_stride, p.order, seqlen_k, kt, tid);
+  }
+}
+
 // The item again, one key tile at a time through shared-memory stage `rs`, with the Inf/NaN
 // test on each partial tile and the exact path where it finds one. Q is still in `sq` (the next
 // item's prefetch, if any, took the other Q buffer and the other stage). Rare and slow.
@@ -107,10 +121,7 @@ __device__ __forceinline__ void recompute_exact(float (&o)[1][T::kDTiles][4],
   softmax = OnlineSoftmax<T>();
   for (int32_t n = 0; n < cur.tiles.count; ++n) {
     const KeyTileRef t = cur.tiles[n];
-    load_key_tile<T, kPatched, T::kHeadDimQK>(sk, cur.k, p.k_row_stride, p.order, cur.w.seqlen_k,
-                                              t.index, tid);
-    load_key_tile<T, kPatched, T::kHeadDimV>(sv, cur.v, p.v_row_stride, p.order, cur.w.seqlen_k,
-                                             t.index, tid);
+    load_kv_tile<T, kPatched>(sk, sv, cur.k, cur.v, p, cur.w.seqlen_k, t.index, tid);
     ptx::cp_async_commit();
     ptx::cp_async_wait<0>();
     sm90::fence_proxy_async();
@@ -176,15 +187,17 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
     load_key_tile<T, kPatched, T::kHeadDimV>(sv + uint32_t(stage) * T::kBytesV, it.v,
                                              p.v_row_stride, p.order, it.w.seqlen_k, kt, tid);
   };
+  auto load_kv = [&](const Sm90Item<T, kPatched, kSplit>& it, int32_t kt, int stage) {
+    load_kv_tile<T, kPatched>(sk + uint32_t(stage) * T::kBytesK, sv + uint32_t(stage) * T::kBytesV,
+                              it.k, it.v, p, it.w.seqlen_k, kt, tid);
+  };
   // Issues (does not commit) the next item's Q and first K, V; false when there is none.
   auto prefetch_next = [&](int qstage, int stage) {
     int32_t r = round;
     Sm90Item<T, kPatched, kSplit> nx;
     if (!nx.advance(p, sched, r) || nx.tiles.count == 0) return false;
     load_q(nx, qstage);
-    const int32_t kt = nx.tiles[0].index;
-    load_k(nx, kt, stage);
-    load_v(nx, kt, stage);
+    load_kv(nx, nx.tiles[0].index, stage);
     return true;
   };
 
@@ -235,8 +248,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
       KeyTileRef next{};
       if (n + 1 < count) {
         next = cur.tiles[n + 1];
-        load_k(cur, next.index, stage ^ 1);
-        load_v(cur, next.index, stage ^ 1);
+        load_kv(cur, next.index, stage ^ 1);
       } else if (T::kQStages == 2) {
         // The other Q buffer was last read by the previous item, before this barrier.
         next_loaded = prefetch_next(nq, stage ^ 1);

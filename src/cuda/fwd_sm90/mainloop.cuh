@@ -87,6 +87,29 @@ __device__ __forceinline__ void load_tile_sw128_ordered(uint32_t smem, const Ele
   }
 }
 
+// K and V tiles of the same positions in patch order, both kCols wide (Dqk = Dv): each row's
+// token is computed once for the two copies.
+template <int kRows, int kCols, int kThreads, typename Elem>
+__device__ __forceinline__ void load_kv_sw128_ordered(uint32_t sk, uint32_t sv, const Elem* kseq,
+                                                      const Elem* vseq, int64_t k_row_stride,
+                                                      int64_t v_row_stride, const TokenOrder& order,
+                                                      int32_t pos0, int tid) {
+  constexpr int kChunksPerRow = kCols / 8;
+  constexpr int kChunks = kRows * kChunksPerRow;
+  const int32_t origin = order.patch_origin(pos0 >> order.patch_bits);
+  const int32_t within0 = pos0 & ((1 << order.patch_bits) - 1);
+#pragma unroll
+  for (int it = 0; it < (kChunks + kThreads - 1) / kThreads; ++it) {
+    const int c = tid + it * kThreads;
+    if (kChunks % kThreads != 0 && c >= kChunks) break;
+    const int row = c / kChunksPerRow, col = (c % kChunksPerRow) * 8;
+    const int64_t token = origin + order.within_offset(within0 + row);
+    const uint32_t off = sm90::swizzled_offset<kRows>(row, col);
+    ptx::cp_async_16(sk + off, kseq + token * k_row_stride + col, true);
+    ptx::cp_async_16(sv + off, vseq + token * v_row_stride + col, true);
+  }
+}
+
 // Issues s = Q[this warpgroup's 64 rows] K^T over the whole Dqk (Dqk / 16 wgmma k-steps, one
 // group); s is valid after wait_qk_sm90.
 template <typename T>
