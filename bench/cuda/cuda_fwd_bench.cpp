@@ -1,9 +1,10 @@
 // Times the cuda backend's forward pass on the cases of cuda_fwd_cases.h and writes JSON.
 //
 //   cuda_fwd_bench [--quick] [--repeats N] [--json out.json] [--cases cases.json] [--only S1,S2]
-//                  [--family auto|mma|wgmma] [--ctas N] [--no-patch-order]
+//                  [--family auto|mma|wgmma|ws] [--ctas N] [--no-patch-order]
 //
-// --family picks the tensor-core kernel family (dev/cuda_fwd ladder); with mma or wgmma a call
+// --family picks the tensor-core kernel family (dev/cuda_fwd ladder; ws: the warp-specialized
+// kernel, dense d128 only, other cases are reported as refused); with mma, wgmma or ws a call
 // is the dispatcher's fwd_run (no validation), with auto (the default) the public call.
 // --ctas caps the persistent wgmma kernel's grid (FwdOverrides::max_ctas; -1: one CTA per
 // work item, as a non-persistent grid). --no-patch-order runs neighborhood masks in row order
@@ -99,6 +100,8 @@ int main(int argc, char** argv) {
       family = polyhead::cuda::FwdFamily::mma_sync, ++a;
     else if (arg == "--family" && a + 1 < argc && std::strcmp(argv[a + 1], "wgmma") == 0)
       family = polyhead::cuda::FwdFamily::wgmma, ++a;
+    else if (arg == "--family" && a + 1 < argc && std::strcmp(argv[a + 1], "ws") == 0)
+      family = polyhead::cuda::FwdFamily::ws, ++a;
     else if (arg == "--family" && a + 1 < argc && std::strcmp(argv[a + 1], "auto") == 0)
       ++a;
     else if (arg == "--ctas" && a + 1 < argc)
@@ -108,7 +111,7 @@ int main(int argc, char** argv) {
     else {
       std::fprintf(stderr,
                    "usage: %s [--quick] [--repeats N] [--json F] [--cases F] [--only S] "
-                   "[--family auto|mma|wgmma] [--ctas N] [--no-patch-order]\n",
+                   "[--family auto|mma|wgmma|ws] [--ctas N] [--no-patch-order]\n",
                    argv[0]);
       return 1;
     }

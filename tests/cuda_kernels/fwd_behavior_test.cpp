@@ -138,6 +138,39 @@ TEST(CudaFwd, DecodePacksGroupedHeads) {
   expect_matches(c);
 }
 
+// The warp-specialized kernel (FwdFamily::ws, opt-in while it is built): dense d128, bf16 and
+// f16, GQA, query and key lengths the tiles do not divide, several sequences, LSE, sinks and a
+// softcap; and its refusal of what it does not run yet.
+TEST(CudaFwd, WarpSpecializedDense) {
+  SKIP_WITHOUT_GPU();
+  if (!device_is_sm90() || !config_compiled(DType::bf16, 128, 128, true)) {
+    GTEST_SKIP() << "needs the sm_90a kernels";
+  }
+  int n = 0;
+  for (DType dt : {DType::bf16, DType::f16}) {
+    for (int64_t sk : {128, 300, 1000}) {
+      FwdCase c;
+      c.family = cuda::FwdFamily::ws;
+      c.dtype = c.o_dtype = dt;
+      c.batch = 2, c.sq = 200 + 61 * n, c.sk = sk, c.hq = 8, c.hkv = n % 2 ? 2 : 8;
+      c.sinks = n == 3;
+      c.softcap = n == 4 ? 20.0f : 0.0f;
+      c.seed = uint64_t(700 + n++);
+      expect_matches(c);
+    }
+  }
+  FwdCase c;
+  c.family = cuda::FwdFamily::ws;
+  c.mask = MaskSpec::causal();
+  try {
+    (void)run_case(c);
+    ADD_FAILURE() << "accepted a causal mask: " << c.describe();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("warp-specialized kernel runs"), std::string::npos)
+        << e.what();
+  }
+}
+
 // Split-KV (FwdOverrides::kv_splits) on the wgmma kernel: decode packed and unpacked, with
 // sinks, softcap and LSE; prefill with causal, window and block-map masks, varlen, and more
 // splits than some query tiles have key tiles (empty shares); Inf in V at a partial tile.

@@ -306,6 +306,14 @@ void fwd_run(const AttentionProblem& p, const ProblemShape& s, void* stream_ptr,
     // 225.7 TFLOP/s, causal 512 171.6 against 139.9; docs/cuda-forward.md).
     POLYHEAD_CHECK(sm90 != nullptr || overrides.family != FwdFamily::wgmma,
                    "cuda backend: the wgmma kernel family cannot run this problem");
+    if (overrides.family == FwdFamily::ws) {
+      POLYHEAD_CHECK(POLYHEAD_FWD_WS && sm90 != nullptr && s.head_dim_qk == 128 &&
+                         s.head_dim_v == 128 && !s.varlen && p.mask.is_none(),
+                     "cuda backend: the warp-specialized kernel runs Dqk = Dv = 128, bf16 or "
+                     "f16, no mask, batched sequences, on compute capability 9.0 (this problem: ",
+                     p.mask.to_string(), ", head dims ", head_dims(s.head_dim_qk, s.head_dim_v),
+                     s.varlen ? ", varlen" : "", ")");
+    }
     tc = sm90 != nullptr ? sm90 : find_tc(p.q.dtype, s.head_dim_qk, s.head_dim_v);
     // Patch order serves neighborhoods over many query tiles; a forced split-KV (which has
     // its own instance) runs in token order.
@@ -447,7 +455,7 @@ void fwd_run(const AttentionProblem& p, const ProblemShape& s, void* stream_ptr,
                  "cuda backend: ", q_tiles * heads_q * seqs,
                  " (query tile, head, sequence) work items exceed 2^31 - 1");
   const int32_t splits =
-      simt || !tc->wgmma || order
+      simt || !tc->wgmma || order || overrides.family == FwdFamily::ws
           ? 1
           : kv_splits(overrides, q_tiles * heads_q * seqs, s, tile, p.q.device.index);
   POLYHEAD_CHECK(q_tiles * heads_q * seqs * splits < std::numeric_limits<int32_t>::max(),
@@ -458,6 +466,12 @@ void fwd_run(const AttentionProblem& p, const ProblemShape& s, void* stream_ptr,
 #if POLYHEAD_FWD_SIMT_F32
   if (simt) {
     launch_fwd_simt_f32(f, int(s.head_dim_qk), int(s.head_dim_v), stream);
+    return;
+  }
+#endif
+#if POLYHEAD_FWD_WS
+  if (overrides.family == FwdFamily::ws) {
+    launch_fwd_ws(f, p.q.dtype, stream);
     return;
   }
 #endif
