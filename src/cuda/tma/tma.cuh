@@ -32,17 +32,32 @@ __device__ __forceinline__ void arrive(uint32_t bar) {
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
 }
 
-// Waits until the phase with parity `phase` (0 or 1) has completed.
-__device__ __forceinline__ void wait(uint32_t bar, uint32_t phase) {
+// Whether the phase with parity `phase` (0 or 1) has completed (the instruction itself may
+// suspend the thread for a while first).
+__device__ __forceinline__ bool try_wait(uint32_t bar, uint32_t phase) {
+  uint32_t done = 0;
   asm volatile(
       "{\n"
-      ".reg .pred done;\n"
-      "WAIT_AGAIN:\n"
-      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-      "@!done bra WAIT_AGAIN;\n"
-      "}\n" ::"r"(bar),
-      "r"(phase)
+      ".reg .pred p;\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+      "selp.u32 %0, 1, 0, p;\n"
+      "}\n"
+      : "=r"(done)
+      : "r"(bar), "r"(phase)
       : "memory");
+  return done != 0;
+}
+
+// Waits until the phase with parity `phase` has completed. A phase that never completes is a
+// protocol error (a byte count or an arrival missing), never a slow copy: after about 2^33
+// cycles (seconds) the kernel traps, so a bug fails its launch instead of hanging the device.
+inline constexpr long long kWaitLimitCycles = 1ll << 33;
+__device__ __forceinline__ void wait(uint32_t bar, uint32_t phase) {
+  if (try_wait(bar, phase)) return;
+  const long long start = clock64();
+  while (!try_wait(bar, phase)) {
+    if (clock64() - start > kWaitLimitCycles) __trap();
+  }
 }
 
 __device__ __forceinline__ void prefetch_map(const CUtensorMap* map) {
