@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "cuda/cuda_check.h"
+#include "cuda/fwd/ptx.cuh"
+#include "cuda/fwd_sm90/wgmma.cuh"
 #include "cuda/tma/tensor_map.h"
 #include "cuda/tma/tma.cuh"
 
@@ -29,10 +31,10 @@ __global__ void copy_box_kernel(const __grid_constant__ CUtensorMap map, Coords 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ unsigned char smem_raw[];
   __shared__ __align__(8) uint64_t bar_word;
-  const uint32_t raw = uint32_t(__cvta_generic_to_shared(smem_raw));
+  const uint32_t raw = cuda::ptx::smem_u32(smem_raw);
   const uint32_t base = (raw + 1023u) & ~1023u;
   const unsigned char* box = smem_raw + (base - raw);
-  const uint32_t bar = uint32_t(__cvta_generic_to_shared(&bar_word));
+  const uint32_t bar = cuda::ptx::smem_u32(&bar_word);
   if (threadIdx.x == 0) {
     cuda::tma::barrier_init(bar, 1);
     cuda::tma::fence_barrier_init();
@@ -50,8 +52,9 @@ __global__ void copy_box_kernel(const __grid_constant__ CUtensorMap map, Coords 
   cuda::tma::wait(bar, 0);
   for (uint32_t i = threadIdx.x; i < rows * 64; i += blockDim.x) {
     const uint32_t r = i / 64, col = i % 64;
-    const uint32_t off = r * 128 + (((col / 8) ^ (r % 8)) * 16) + (col % 8) * 2;
-    out[i] = *reinterpret_cast<const uint16_t*>(box + off);
+    // The layout the Hopper kernels read (a 64-row tile: one 64-column swizzle block).
+    out[i] =
+        *reinterpret_cast<const uint16_t*>(box + cuda::sm90::swizzled_offset<64>(int(r), int(col)));
   }
 #else
   __trap();
@@ -73,22 +76,32 @@ std::vector<uint16_t> random_bits(size_t n, uint32_t seed) {
   return v;
 }
 
+// Device memory holding a copy of `host`, freed however the test ends.
+struct DeviceCopy {
+  void* ptr = nullptr;
+  explicit DeviceCopy(const std::vector<uint16_t>& host) {
+    POLYHEAD_CUDA_CHECK(cudaMalloc(&ptr, host.size() * 2));
+    POLYHEAD_CUDA_CHECK(cudaMemcpy(ptr, host.data(), host.size() * 2, cudaMemcpyHostToDevice));
+  }
+  ~DeviceCopy() { cudaFree(ptr); }
+  DeviceCopy(const DeviceCopy&) = delete;
+  DeviceCopy& operator=(const DeviceCopy&) = delete;
+};
+
 // Copies the box at `at` with `rank` dimensions and returns its rows * 64 elements.
 std::vector<uint16_t> copy_box(const cuda::TmaTensor& t, Coords at, uint32_t rows) {
   const CUtensorMap map = cuda::make_tensor_map_sw128(t);
-  uint16_t* out = nullptr;
-  POLYHEAD_CUDA_CHECK(cudaMalloc(&out, rows * 64 * 2));
-  POLYHEAD_CUDA_CHECK(cudaMemset(out, 0xEE, rows * 64 * 2));  // poison
+  const DeviceCopy out(std::vector<uint16_t>(rows * 64, 0xEEEE));  // poison
+  auto* o = static_cast<uint16_t*>(out.ptr);
   const size_t smem = rows * 128 + 1024;
   if (t.rank == 4) {
-    copy_box_kernel<4><<<1, 128, smem>>>(map, at, rows, out);
+    copy_box_kernel<4><<<1, 128, smem>>>(map, at, rows, o);
   } else {
-    copy_box_kernel<5><<<1, 128, smem>>>(map, at, rows, out);
+    copy_box_kernel<5><<<1, 128, smem>>>(map, at, rows, o);
   }
   POLYHEAD_CUDA_CHECK(cudaGetLastError());
   std::vector<uint16_t> host(rows * 64);
-  POLYHEAD_CUDA_CHECK(cudaMemcpy(host.data(), out, host.size() * 2, cudaMemcpyDeviceToHost));
-  POLYHEAD_CUDA_CHECK(cudaFree(out));
+  POLYHEAD_CUDA_CHECK(cudaMemcpy(host.data(), o, host.size() * 2, cudaMemcpyDeviceToHost));
   return host;
 }
 
@@ -97,11 +110,9 @@ TEST(Tma, TokenRowsWithZerosPastTheEnd) {
   if (!hopper()) GTEST_SKIP() << "needs compute capability 9.0";
   const int64_t B = 2, S = 300, H = 3, D = 128;
   const std::vector<uint16_t> x = random_bits(size_t(B * S * H * D), 7);
-  void* dev = nullptr;
-  POLYHEAD_CUDA_CHECK(cudaMalloc(&dev, x.size() * 2));
-  POLYHEAD_CUDA_CHECK(cudaMemcpy(dev, x.data(), x.size() * 2, cudaMemcpyHostToDevice));
+  const DeviceCopy dev(x);
   cuda::TmaTensor t;
-  t.base = dev;
+  t.base = dev.ptr;
   t.rank = 4;
   t.dims = {uint64_t(D), uint64_t(H), uint64_t(S), uint64_t(B), 0};
   t.strides = {uint64_t(D * 2), uint64_t(H * D * 2), uint64_t(S * H * D * 2), 0};
@@ -115,7 +126,6 @@ TEST(Tma, TokenRowsWithZerosPastTheEnd) {
       ASSERT_EQ(got[size_t(r * 64 + c)], want) << "row " << r << " col " << c;
     }
   }
-  POLYHEAD_CUDA_CHECK(cudaFree(dev));
 }
 
 // [B, rows, cols, H, D] as (D, H, cols, rows, B): one 8 x 8 token patch per copy, row-major
@@ -124,11 +134,9 @@ TEST(Tma, TwoDimensionalTokenPatches) {
   if (!hopper()) GTEST_SKIP() << "needs compute capability 9.0";
   const int64_t R = 16, C = 24, H = 2, D = 64;
   const std::vector<uint16_t> x = random_bits(size_t(R * C * H * D), 11);
-  void* dev = nullptr;
-  POLYHEAD_CUDA_CHECK(cudaMalloc(&dev, x.size() * 2));
-  POLYHEAD_CUDA_CHECK(cudaMemcpy(dev, x.data(), x.size() * 2, cudaMemcpyHostToDevice));
+  const DeviceCopy dev(x);
   cuda::TmaTensor t;
-  t.base = dev;
+  t.base = dev.ptr;
   t.rank = 5;
   t.dims = {uint64_t(D), uint64_t(H), uint64_t(C), uint64_t(R), 1};
   t.strides = {uint64_t(D * 2), uint64_t(H * D * 2), uint64_t(C * H * D * 2),
@@ -148,7 +156,6 @@ TEST(Tma, TwoDimensionalTokenPatches) {
       }
     }
   }
-  POLYHEAD_CUDA_CHECK(cudaFree(dev));
 }
 
 }  // namespace

@@ -27,9 +27,7 @@ __device__ __forceinline__ void write_output(float (&o)[T::kMTiles][T::kDTiles][
   for (int mt = 0; mt < T::kMTiles; ++mt) {
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      float l = sm.l[mt][h];
-      l += __shfl_xor_sync(0xffffffffu, l, 1);
-      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      float l = quad_sum(sm.l[mt][h]);
       const float m = sm.m[mt][h];
       float inv, lse;
       // No visible key: o = 0, lse = -inf (or the sink's logit). fmaxf skips NaN, so a row
@@ -89,9 +87,7 @@ __device__ __forceinline__ void write_split(float (&o)[T::kMTiles][T::kDTiles][4
   for (int mt = 0; mt < T::kMTiles; ++mt) {
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      float l = sm.l[mt][h];
-      l += __shfl_xor_sync(0xffffffffu, l, 1);
-      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      float l = quad_sum(sm.l[mt][h]);
       const float m = sm.m[mt][h];
       float inv = 0.0f, lse = -INFINITY;
       if (!(m == -INFINITY && !isnan(l))) {

@@ -64,14 +64,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
   ptx::cp_async_commit();
 
   float o[T::kMTiles][T::kDTiles][4];
-#pragma unroll
-  for (int mt = 0; mt < T::kMTiles; ++mt) {
-#pragma unroll
-    for (int dt = 0; dt < T::kDTiles; ++dt) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) o[mt][dt][e] = 0.0f;
-    }
-  }
+  zero_o<T>(o);
   OnlineSoftmax<T> softmax;
 
   for (int32_t n = 0; n < tiles.count; ++n) {

@@ -73,6 +73,25 @@ __device__ __forceinline__ void mask_scores(float (&s)[T::kMTiles][T::kNTiles][4
   }
 }
 
+// O = 0: the accumulators of a new item (and of an item computed again).
+template <typename T>
+__device__ __forceinline__ void zero_o(float (&o)[T::kMTiles][T::kDTiles][4]) {
+#pragma unroll
+  for (int mt = 0; mt < T::kMTiles; ++mt) {
+#pragma unroll
+    for (int dt = 0; dt < T::kDTiles; ++dt) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) o[mt][dt][e] = 0.0f;
+    }
+  }
+}
+
+// The sum of x over the quad of lanes that shares a row (lane = 4 g + t).
+__device__ __forceinline__ float quad_sum(float x) {
+  x += __shfl_xor_sync(0xffffffffu, x, 1);
+  return x + __shfl_xor_sync(0xffffffffu, x, 2);
+}
+
 template <typename T>
 struct OnlineSoftmax {
   float m[T::kMTiles][2];  // running max of the row's scores (raw or log2 units)

@@ -113,11 +113,7 @@ __device__ __forceinline__ void recompute_exact(float (&o)[1][T::kDTiles][4],
   const Elem* v_tile = reinterpret_cast<const Elem*>(smem + T::kOffV + rs * T::kBytesV);
   ptx::cp_async_wait<0>();  // the next item's prefetch, if any, lands first
   __syncthreads();
-#pragma unroll
-  for (int dt = 0; dt < T::kDTiles; ++dt) {
-#pragma unroll
-    for (int e = 0; e < 4; ++e) o[0][dt][e] = 0.0f;
-  }
+  zero_o<T>(o);
   softmax = OnlineSoftmax<T>();
   for (int32_t n = 0; n < cur.tiles.count; ++n) {
     const KeyTileRef t = cur.tiles[n];
@@ -218,11 +214,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
     bool next_loaded = false;
 
     float o[1][T::kDTiles][4];
-#pragma unroll
-    for (int dt = 0; dt < T::kDTiles; ++dt) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) o[0][dt][e] = 0.0f;
-    }
+    zero_o<T>(o);
     OnlineSoftmax<T> softmax;
     KeyTileRef tile{};
     if (count > 0) tile = cur.tiles[0];

@@ -28,10 +28,9 @@ struct FwdSm90Traits : FwdTraitsBase<Elem_, Dqk, Dv, FwdSm90Tile<Dqk, Dv>> {
   static constexpr uint32_t kBytesV = kBlockN * Dv * 2;
   static constexpr uint32_t kBytesAfterQ = 2 * (kBytesK + kBytesV) + kBlockM * kBlockN * 2 + 1024;
   // Two Q buffers where they fit, so the next work item's Q loads during this item's last key
-  // tile (kernel.cuh); otherwise (Dqk 256, and Dqk 64 with two CTAs per SM) it loads during the
-  // epilogue.
-  // With two CTAs per SM (Base::kMinBlocksPerSm) each gets half of the SM's 228 KiB, less the
-  // 1 KiB the hardware reserves per CTA.
+  // tile (kernel.cuh); otherwise (Dqk 256, and Dqk 64 and 128 with two CTAs per SM) it loads during
+  // the epilogue. With two CTAs per SM (Base::kMinBlocksPerSm) each gets half of the SM's 228 KiB,
+  // less the 1 KiB the hardware reserves per CTA.
   static constexpr uint32_t kSmemBudget = (228 * 1024) / Base::kMinBlocksPerSm - 1024;
   static constexpr int kQStages = 2 * kBytesQ + kBytesAfterQ <= kSmemBudget ? 2 : 1;
   static constexpr uint32_t kOffK = kQStages * kBytesQ;
@@ -66,13 +65,14 @@ __device__ __forceinline__ void load_tile_sw128(uint32_t smem, const Elem* gmem,
                                                              tid);
 }
 
-// The same for a tile of positions [pos0, pos0 + kRows) in patch order (token_order.h): row r
-// is token order.token(pos0 + r) of the sequence at `seq`. The tile lies inside one patch
-// (pos0 is a multiple of kRows, which divides the 128-token patch) and every row is valid.
-template <int kRows, int kCols, int kThreads, typename Elem>
-__device__ __forceinline__ void load_tile_sw128_ordered(uint32_t smem, const Elem* seq,
-                                                        int64_t row_stride, const TokenOrder& order,
-                                                        int32_t pos0, int tid) {
+// The chunks of a tile of positions [pos0, pos0 + kRows) in patch order (token_order.h) that
+// thread `tid` copies (chunks tid + k * kThreads, as load_tile_rows): calls
+// copy(token, smem offset, column) for each, row r being token order.token(pos0 + r) of the
+// sequence. The tile lies inside one patch (pos0 is a multiple of kRows, which divides the
+// 128-token patch) and every row is valid.
+template <int kRows, int kCols, int kThreads, typename Copy>
+__device__ __forceinline__ void for_each_ordered_chunk(const TokenOrder& order, int32_t pos0,
+                                                       int tid, Copy&& copy) {
   constexpr int kChunksPerRow = kCols / 8;
   constexpr int kChunks = kRows * kChunksPerRow;
   const int32_t origin = order.patch_origin(pos0 >> order.patch_bits);
@@ -82,9 +82,20 @@ __device__ __forceinline__ void load_tile_sw128_ordered(uint32_t smem, const Ele
     const int c = tid + it * kThreads;
     if (kChunks % kThreads != 0 && c >= kChunks) break;
     const int row = c / kChunksPerRow, col = (c % kChunksPerRow) * 8;
-    const Elem* src = seq + int64_t(origin + order.within_offset(within0 + row)) * row_stride + col;
-    ptx::cp_async_16(smem + sm90::swizzled_offset<kRows>(row, col), src, true);
+    copy(int64_t(origin + order.within_offset(within0 + row)),
+         sm90::swizzled_offset<kRows>(row, col), col);
   }
+}
+
+// A tile of the sequence at `seq` in patch order, into the swizzled layout.
+template <int kRows, int kCols, int kThreads, typename Elem>
+__device__ __forceinline__ void load_tile_sw128_ordered(uint32_t smem, const Elem* seq,
+                                                        int64_t row_stride, const TokenOrder& order,
+                                                        int32_t pos0, int tid) {
+  for_each_ordered_chunk<kRows, kCols, kThreads>(
+      order, pos0, tid, [&](int64_t token, uint32_t off, int col) {
+        ptx::cp_async_16(smem + off, seq + token * row_stride + col, true);
+      });
 }
 
 // K and V tiles of the same positions in patch order, both kCols wide (Dqk = Dv): each row's
@@ -94,20 +105,11 @@ __device__ __forceinline__ void load_kv_sw128_ordered(uint32_t sk, uint32_t sv, 
                                                       const Elem* vseq, int64_t k_row_stride,
                                                       int64_t v_row_stride, const TokenOrder& order,
                                                       int32_t pos0, int tid) {
-  constexpr int kChunksPerRow = kCols / 8;
-  constexpr int kChunks = kRows * kChunksPerRow;
-  const int32_t origin = order.patch_origin(pos0 >> order.patch_bits);
-  const int32_t within0 = pos0 & ((1 << order.patch_bits) - 1);
-#pragma unroll
-  for (int it = 0; it < (kChunks + kThreads - 1) / kThreads; ++it) {
-    const int c = tid + it * kThreads;
-    if (kChunks % kThreads != 0 && c >= kChunks) break;
-    const int row = c / kChunksPerRow, col = (c % kChunksPerRow) * 8;
-    const int64_t token = origin + order.within_offset(within0 + row);
-    const uint32_t off = sm90::swizzled_offset<kRows>(row, col);
-    ptx::cp_async_16(sk + off, kseq + token * k_row_stride + col, true);
-    ptx::cp_async_16(sv + off, vseq + token * v_row_stride + col, true);
-  }
+  for_each_ordered_chunk<kRows, kCols, kThreads>(
+      order, pos0, tid, [&](int64_t token, uint32_t off, int col) {
+        ptx::cp_async_16(sk + off, kseq + token * k_row_stride + col, true);
+        ptx::cp_async_16(sv + off, vseq + token * v_row_stride + col, true);
+      });
 }
 
 // Issues s = Q[this warpgroup's 64 rows] K^T over the whole Dqk (Dqk / 16 wgmma k-steps, one

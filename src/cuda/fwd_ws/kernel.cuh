@@ -116,11 +116,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, 1)
   const int warp_row0 = warp * 16;  // consumer warpgroup cw owns rows [64 cw, 64 cw + 64)
   const float sl2 = p.transform ? 1.0f : p.scale_log2;
   float o[1][T::kDTiles][4];
-#pragma unroll
-  for (int dt = 0; dt < T::kDTiles; ++dt) {
-#pragma unroll
-    for (int e = 0; e < 4; ++e) o[0][dt][e] = 0.0f;
-  }
+  zero_o<T>(o);
   OnlineSoftmax<T> softmax;
   tma::wait(q_full, 0);
   for (int32_t n = 0; n < count; ++n) {
