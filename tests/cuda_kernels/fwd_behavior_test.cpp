@@ -80,7 +80,7 @@ TEST(CudaFwd, NeighborhoodsInPatchOrder) {
     int64_t tokens = 1;
     for (int d = 0; d < na->rank; ++d) tokens *= na->grid[size_t(d)];
     for (const auto& [d, dv] : {std::pair<int64_t, int64_t>{64, 64}, {128, 128}, {192, 128}}) {
-      if (!config_compiled(DType::bf16, d, dv, true)) continue;
+      if (!config_compiled(DType::bf16, d, dv, cuda::FwdFamily::wgmma)) continue;
       FwdCase c;
       c.family = cuda::FwdFamily::wgmma;
       c.patch_order = true;
@@ -138,12 +138,12 @@ TEST(CudaFwd, DecodePacksGroupedHeads) {
   expect_matches(c);
 }
 
-// The warp-specialized kernel (FwdFamily::ws, opt-in while it is built): dense d128, bf16 and
-// f16, GQA, query and key lengths the tiles do not divide, several sequences, LSE, sinks and a
-// softcap; and its refusal of what it does not run yet.
+// The warp-specialized kernel (FwdFamily::ws) beyond FwdTable: d128 bf16 and f16, GQA, query
+// and key lengths the tiles do not divide, several sequences, LSE, sinks and a softcap; causal
+// and windows with Inf in V (its own recomputation); block maps; its refusal of split-KV.
 TEST(CudaFwd, WarpSpecializedDense) {
   SKIP_WITHOUT_GPU();
-  if (!device_is_sm90() || !config_compiled(DType::bf16, 128, 128, true)) {
+  if (!device_is_sm90() || !config_compiled(DType::bf16, 128, 128, cuda::FwdFamily::ws)) {
     GTEST_SKIP() << "needs the sm_90a kernels";
   }
   int n = 0;
@@ -159,14 +159,37 @@ TEST(CudaFwd, WarpSpecializedDense) {
       expect_matches(c);
     }
   }
+  // Causal (both alignments) and a window: partial tiles, and Inf in V at a key that some
+  // rows of its partial tile cannot see (the recomputation with the exact path).
+  for (const MaskSpec& m :
+       {MaskSpec::causal(), MaskSpec::causal(Alignment::top_left), MaskSpec::window(100, 0)}) {
+    FwdCase c;
+    c.family = cuda::FwdFamily::ws;
+    c.mask = m;
+    c.batch = 2, c.sq = 333, c.sk = 333, c.hq = 4, c.hkv = 2;
+    c.seed = uint64_t(700 + n++);
+    expect_matches(c);
+    c.v_pokes = {{1, 200, 1, 5, INFINITY}};
+    expect_matches(c);
+  }
+  // Forced, it runs block maps in token order: a neighborhood and S2.
+  for (const char* m : {"na:grid=24x20,kernel=7x5", "s2:block=64,local=2,vstride=4"}) {
+    FwdCase c;
+    c.family = cuda::FwdFamily::ws;
+    c.mask = MaskSpec::parse(m);
+    c.sq = c.sk = 480;
+    c.seed = uint64_t(700 + n++);
+    expect_matches(c);
+  }
   FwdCase c;
   c.family = cuda::FwdFamily::ws;
-  c.mask = MaskSpec::causal();
+  c.kv_splits = 2;
   try {
     (void)run_case(c);
-    ADD_FAILURE() << "accepted a causal mask: " << c.describe();
+    ADD_FAILURE() << "accepted split-KV: " << c.describe();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("warp-specialized kernel runs"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("warp-specialized kernel cannot run this problem (split"),
+              std::string::npos)
         << e.what();
   }
 }
@@ -176,7 +199,7 @@ TEST(CudaFwd, WarpSpecializedDense) {
 // splits than some query tiles have key tiles (empty shares); Inf in V at a partial tile.
 TEST(CudaFwd, SplitKv) {
   SKIP_WITHOUT_GPU();
-  if (!device_is_sm90() || !config_compiled(DType::bf16, 128, 128, true)) {
+  if (!device_is_sm90() || !config_compiled(DType::bf16, 128, 128, cuda::FwdFamily::wgmma)) {
     GTEST_SKIP() << "needs the wgmma kernel";
   }
   int n = 0;

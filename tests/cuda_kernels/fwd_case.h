@@ -38,16 +38,20 @@ inline bool device_is_sm90() {
 
 // Whether this build holds the configuration (POLYHEAD_CUDA_HEADDIMS/DTYPES/ARCHS trim the
 // table) and, for the wgmma family, this device runs it.
-inline bool config_compiled(DType dtype, int64_t dqk, int64_t dv, bool wgmma) {
-  if (wgmma && (dtype == DType::f32 || !device_is_sm90())) return false;
+inline bool config_compiled(DType dtype, int64_t dqk, int64_t dv,
+                            cuda::FwdFamily family = cuda::FwdFamily::mma_sync) {
+  const bool sm90 = family == cuda::FwdFamily::wgmma || family == cuda::FwdFamily::ws;
+  if (sm90 && (dtype == DType::f32 || !device_is_sm90())) return false;
   const std::string dims =
       dqk == dv ? std::to_string(dqk) : "(" + std::to_string(dqk) + ", " + std::to_string(dv) + ")";
   const std::string dt = std::string(dtype_name(dtype)) + " ";
+  const char* marker = family == cuda::FwdFamily::ws      ? "warp-specialized"
+                       : family == cuda::FwdFamily::wgmma ? "wgmma"
+                                                          : "mma.sync";
   for (const std::string& line : cuda::fwd_configurations()) {
     if (dtype == DType::f32) {  // one SIMT line lists every compiled pair
       if (line.rfind(dt, 0) == 0 && line.find(dims) != std::string::npos) return true;
-    } else if (line.rfind(dt + dims + ":", 0) == 0 &&
-               (line.find("wgmma") != std::string::npos) == wgmma) {
+    } else if (line.rfind(dt + dims + ":", 0) == 0 && line.find(marker) != std::string::npos) {
       return true;
     }
   }

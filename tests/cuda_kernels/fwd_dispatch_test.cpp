@@ -16,9 +16,10 @@ struct HeadDims {
 };
 constexpr HeadDims kHeadDims[] = {{64, 64}, {96, 96}, {128, 128}, {192, 128}, {256, 256}};
 constexpr DType kDtypes[] = {DType::bf16, DType::f16, DType::f32};
-// Each 16-bit configuration runs on both tensor-core families where the device has them;
+// Each 16-bit configuration runs on every tensor-core family where the device has it;
 // f32 runs its SIMT kernel under the "mma_sync" parameter.
-constexpr cuda::FwdFamily kFamilies[] = {cuda::FwdFamily::mma_sync, cuda::FwdFamily::wgmma};
+constexpr cuda::FwdFamily kFamilies[] = {cuda::FwdFamily::mma_sync, cuda::FwdFamily::wgmma,
+                                         cuda::FwdFamily::ws};
 
 class FwdTable : public ::testing::TestWithParam<std::tuple<DType, int, cuda::FwdFamily>> {
  protected:
@@ -39,7 +40,8 @@ class FwdTable : public ::testing::TestWithParam<std::tuple<DType, int, cuda::Fw
   // POLYHEAD_CUDA_ARCHS, and the wgmma family on devices other than cc 9.0.
   bool compiled() const {
     const FwdCase c = base();
-    return config_compiled(c.dtype, c.dqk, c.dv, c.family == cuda::FwdFamily::wgmma);
+    return config_compiled(c.dtype, c.dqk, c.dv,
+                           c.dtype == DType::f32 ? cuda::FwdFamily::mma_sync : c.family);
   }
 };
 
@@ -150,9 +152,12 @@ TEST_P(FwdTable, NonFiniteValues) {
 
 std::string name(const ::testing::TestParamInfo<std::tuple<DType, int, cuda::FwdFamily>>& info) {
   const HeadDims d = kHeadDims[std::get<1>(info.param)];
-  const bool wgmma = std::get<2>(info.param) == cuda::FwdFamily::wgmma;
+  const cuda::FwdFamily f = std::get<2>(info.param);
   return std::string(dtype_name(std::get<0>(info.param))) + "_" + std::to_string(d.dqk) + "x" +
-         std::to_string(d.dv) + (wgmma ? "_wgmma" : "_mma");
+         std::to_string(d.dv) +
+         (f == cuda::FwdFamily::ws      ? "_ws"
+          : f == cuda::FwdFamily::wgmma ? "_wgmma"
+                                        : "_mma");
 }
 
 INSTANTIATE_TEST_SUITE_P(Cuda, FwdTable,

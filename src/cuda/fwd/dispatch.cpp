@@ -10,6 +10,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/problem_access.h"
 #include "cuda/cuda_check.h"
@@ -28,32 +29,50 @@ namespace {
 
 using LaunchFn = void (*)(const FwdParams&, cudaStream_t);
 
+// The tensor-core kernel families: mma.sync (fwd/, sm_80+), the persistent wgmma kernel
+// (fwd_sm90/) and the warp-specialized TMA kernel (fwd_ws/), both sm_90a.
+enum class TcKind { mma, wgmma, ws };
+
 struct TcConfig {
   DType dtype;
   int dqk, dv;
   TileShape tile;
   int warps;
   LaunchFn launch;
-  bool wgmma;  // the Hopper family (sm_90a), else mma.sync
+  TcKind kind;
+  int auto_min_keys;  // ws: picked automatically from this many keys on (-1: never)
 };
 
+template <typename Tile>
+constexpr int auto_min_keys() {
+  if constexpr (requires { Tile::kAutoMinKeys; }) {
+    return Tile::kAutoMinKeys;
+  } else {
+    return 0;
+  }
+}
+
 // One table for both tensor-core families: (tile template, launch template, family).
-#define POLYHEAD_TC_ENTRY(Tile, launch, wgmma, dt, dqk, dv)  \
+#define POLYHEAD_TC_ENTRY(Tile, launch, kind, dt, dqk, dv)   \
   TcConfig{DType::dt,                                        \
            dqk,                                              \
            dv,                                               \
            {Tile<dqk, dv>::kBlockM, Tile<dqk, dv>::kBlockN}, \
            Tile<dqk, dv>::kWarps,                            \
            &launch<DType::dt, dqk, dv>,                      \
-           wgmma},
-#define POLYHEAD_MMA_ENTRY(dt, dqk, dv) POLYHEAD_TC_ENTRY(FwdTile, launch_fwd, false, dt, dqk, dv)
+           TcKind::kind,                                     \
+           auto_min_keys<Tile<dqk, dv>>()},
+#define POLYHEAD_MMA_ENTRY(dt, dqk, dv) POLYHEAD_TC_ENTRY(FwdTile, launch_fwd, mma, dt, dqk, dv)
 #define POLYHEAD_SM90_ENTRY(dt, dqk, dv) \
-  POLYHEAD_TC_ENTRY(FwdSm90Tile, launch_fwd_sm90, true, dt, dqk, dv)
+  POLYHEAD_TC_ENTRY(FwdSm90Tile, launch_fwd_sm90, wgmma, dt, dqk, dv)
+#define POLYHEAD_WS_ENTRY(dt, dqk, dv) POLYHEAD_TC_ENTRY(FwdWsTile, launch_fwd_ws, ws, dt, dqk, dv)
 const std::vector<TcConfig>& tc_table() {
   static const std::vector<TcConfig> table = {POLYHEAD_FWD_COMPILED_TC(POLYHEAD_MMA_ENTRY)
-                                                  POLYHEAD_FWD_COMPILED_SM90(POLYHEAD_SM90_ENTRY)};
+                                                  POLYHEAD_FWD_COMPILED_SM90(POLYHEAD_SM90_ENTRY)
+                                                      POLYHEAD_FWD_COMPILED_WS(POLYHEAD_WS_ENTRY)};
   return table;
 }
+#undef POLYHEAD_WS_ENTRY
 #undef POLYHEAD_SM90_ENTRY
 #undef POLYHEAD_MMA_ENTRY
 #undef POLYHEAD_TC_ENTRY
@@ -66,9 +85,9 @@ const std::vector<std::pair<int, int>>& compiled_pairs() {
 }
 #undef POLYHEAD_PAIR_ENTRY
 
-const TcConfig* find_tc(DType dtype, int64_t dqk, int64_t dv, bool wgmma = false) {
+const TcConfig* find_tc(DType dtype, int64_t dqk, int64_t dv, TcKind kind = TcKind::mma) {
   for (const TcConfig& c : tc_table()) {
-    if (c.dtype == dtype && c.dqk == dqk && c.dv == dv && c.wgmma == wgmma) return &c;
+    if (c.dtype == dtype && c.dqk == dqk && c.dv == dv && c.kind == kind) return &c;
   }
   return nullptr;
 }
@@ -117,9 +136,11 @@ int compute_capability(int device) {
   return major * 10 + minor;
 }
 
-// The sm_90a code of the wgmma kernels runs on compute capability 9.0 exactly.
-const TcConfig* find_sm90(const AttentionProblem& p, const ProblemShape& s) {
-  const TcConfig* c = find_tc(p.q.dtype, s.head_dim_qk, s.head_dim_v, true);
+// The sm_90a code of the wgmma and warp-specialized kernels runs on compute capability 9.0
+// exactly.
+const TcConfig* find_sm90(const AttentionProblem& p, const ProblemShape& s,
+                          TcKind kind = TcKind::wgmma) {
+  const TcConfig* c = find_tc(p.q.dtype, s.head_dim_qk, s.head_dim_v, kind);
   if (c == nullptr || compute_capability(p.q.device.index) != 90) return nullptr;
   return c;
 }
@@ -137,6 +158,48 @@ bool packable_decode(const AttentionProblem& p, const ProblemShape& s) {
   const auto* w = p.mask.get_if<WindowMask>();
   return w != nullptr && w->left < 0 && w->right >= 0 && w->sink == 0 &&
          w->align == Alignment::bottom_right;
+}
+
+// Why the warp-specialized kernel (fwd_ws/) cannot run a problem, or "" when it can. Its TMA
+// copies need 16-byte aligned tensors and strides; its grid is (query tiles, heads, batch) with
+// at most 65535 heads and sequences; it walks key tiles in token order and has no split-KV or
+// packed-GQA instance.
+std::string ws_refusal(const AttentionProblem& p, const ProblemShape& s, bool patch_order,
+                       const FwdOverrides& o) {
+  if (!aligned(p.q, 16) || !aligned(p.k, 16) || !aligned(p.v, 16)) {
+    return "q, k and v need 16-byte aligned data and token and head strides (TMA)";
+  }
+  if (s.heads_q > 65535 || (!s.varlen && s.batch > 65535)) {
+    return "at most 65535 query heads and sequences";
+  }
+  if (patch_order) return "patch order (a neighborhood mask) runs on the wgmma kernel";
+  if (o.kv_splits > 1) return "split-KV runs on the wgmma kernel";
+  if (o.pack_gqa && packable_decode(p, s)) return "packed GQA decode runs on the wgmma kernel";
+  return "";
+}
+
+// The (query tile, head, sequence) work items of a problem in tiles of `tile` rows.
+int64_t work_items(const AttentionProblem& p, const ProblemShape& s, TileShape tile) {
+  const int64_t q_tiles =
+      s.varlen ? p.q.shape[1] / tile.m + s.batch : (s.seqlen_q + tile.m - 1) / tile.m;
+  return q_tiles * s.heads_q * (s.varlen ? 1 : s.batch);
+}
+
+// "bf16 and f16 with head dims 64, 128, ..." for the warp-specialized kernel's refusals.
+std::string ws_configurations() {
+  std::vector<std::string> dims, dtypes;
+  for (const TcConfig& c : tc_table()) {
+    if (c.kind != TcKind::ws) continue;
+    const std::string d = head_dims(c.dqk, c.dv), t(dtype_name(c.dtype));
+    if (std::find(dims.begin(), dims.end(), d) == dims.end()) dims.push_back(d);
+    if (std::find(dtypes.begin(), dtypes.end(), t) == dtypes.end()) dtypes.push_back(t);
+  }
+  if (dims.empty()) return "nothing in this build";
+  std::string out;
+  for (size_t i = 0; i < dtypes.size(); ++i) out += (i == 0 ? "" : " and ") + dtypes[i];
+  out += " with head dims ";
+  for (size_t i = 0; i < dims.size(); ++i) out += (i == 0 ? "" : ", ") + dims[i];
+  return out;
 }
 
 // Split-KV (params.h): how many shares of every query tile's key tiles. Forced by the override,
@@ -306,23 +369,35 @@ void fwd_run(const AttentionProblem& p, const ProblemShape& s, void* stream_ptr,
     // 225.7 TFLOP/s, causal 512 171.6 against 139.9; docs/cuda-forward.md).
     POLYHEAD_CHECK(sm90 != nullptr || overrides.family != FwdFamily::wgmma,
                    "cuda backend: the wgmma kernel family cannot run this problem");
-    if (overrides.family == FwdFamily::ws) {
-      POLYHEAD_CHECK(POLYHEAD_FWD_WS && sm90 != nullptr && s.head_dim_qk == 128 &&
-                         s.head_dim_v == 128 && !s.varlen && p.mask.is_none(),
-                     "cuda backend: the warp-specialized kernel runs Dqk = Dv = 128, bf16 or "
-                     "f16, no mask, batched sequences, on compute capability 9.0 (this problem: ",
-                     p.mask.to_string(), ", head dims ", head_dims(s.head_dim_qk, s.head_dim_v),
-                     s.varlen ? ", varlen" : "", ")");
-    }
     tc = sm90 != nullptr ? sm90 : find_tc(p.q.dtype, s.head_dim_qk, s.head_dim_v);
     // Patch order serves neighborhoods over many query tiles; a forced split-KV (which has
-    // its own instance) runs in token order.
+    // its own instance) runs in token order, as does the warp-specialized kernel.
     if (sm90 != nullptr && overrides.patch_order && overrides.kv_splits <= 1 &&
-        s.head_dim_qk <= 192) {
+        s.head_dim_qk <= 192 && overrides.family != FwdFamily::ws) {
       order = choose_patch_order(p, s, sm90->tile);
     }
-    if (sm90 != nullptr && !order && overrides.family == FwdFamily::automatic &&
-        !formula_mask(p.mask)) {
+    // The warp-specialized kernel takes the problems of the formula masks (none, causal,
+    // windows) that it can run, that want no split-KV, and whose sequences reach its tile's
+    // kAutoMinKeys (tile_size.h, with the measurements).
+    const TcConfig* ws =
+        overrides.family == FwdFamily::automatic || overrides.family == FwdFamily::ws
+            ? find_sm90(p, s, TcKind::ws)
+            : nullptr;
+    const std::string ws_why = ws == nullptr
+                                   ? "no instance for this dtype and head dims on this device"
+                                   : ws_refusal(p, s, order.has_value(), overrides);
+    if (overrides.family == FwdFamily::ws) {
+      POLYHEAD_CHECK(ws_why.empty(),
+                     "cuda backend: the warp-specialized kernel cannot run this problem (", ws_why,
+                     "); it runs ", ws_configurations(), " on compute capability 9.0");
+      tc = ws;
+    } else if (ws != nullptr && ws_why.empty() && formula_mask(p.mask) && ws->auto_min_keys >= 0 &&
+               s.seqlen_k >= ws->auto_min_keys &&
+               kv_splits(overrides, work_items(p, s, sm90->tile), s, sm90->tile,
+                         p.q.device.index) == 1) {
+      tc = ws;
+    } else if (sm90 != nullptr && !order && overrides.family == FwdFamily::automatic &&
+               !formula_mask(p.mask)) {
       tc = fit_block_map(p, s, sm90, stream, cached);
     }
   }
@@ -350,11 +425,14 @@ void fwd_run(const AttentionProblem& p, const ProblemShape& s, void* stream_ptr,
   f.batch = int32_t(s.batch);
   f.seqlen_q = int32_t(s.seqlen_q);
   f.seqlen_k = int32_t(s.seqlen_k);
+  f.rows_q = p.q.shape[1];
+  f.rows_k = p.k.shape[1];
   f.heads_q = int32_t(s.heads_q);
   f.group = int32_t(s.heads_q / s.heads_kv);
   f.scale = s.scale;
   f.scale_log2 = float(double(s.scale) * 1.4426950408889634);
   f.softcap = p.softcap;
+  f.softcap_inv = p.softcap > 0.0f ? float(1.0 / double(p.softcap)) : 0.0f;
   if (p.alibi_slopes) {
     f.alibi = static_cast<const float*>(p.alibi_slopes->data);
     f.alibi_stride = p.alibi_slopes->stride[0];
@@ -455,7 +533,7 @@ void fwd_run(const AttentionProblem& p, const ProblemShape& s, void* stream_ptr,
                  "cuda backend: ", q_tiles * heads_q * seqs,
                  " (query tile, head, sequence) work items exceed 2^31 - 1");
   const int32_t splits =
-      simt || !tc->wgmma || order || overrides.family == FwdFamily::ws
+      simt || tc->kind != TcKind::wgmma || order
           ? 1
           : kv_splits(overrides, q_tiles * heads_q * seqs, s, tile, p.q.device.index);
   POLYHEAD_CHECK(q_tiles * heads_q * seqs * splits < std::numeric_limits<int32_t>::max(),
@@ -466,12 +544,6 @@ void fwd_run(const AttentionProblem& p, const ProblemShape& s, void* stream_ptr,
 #if POLYHEAD_FWD_SIMT_F32
   if (simt) {
     launch_fwd_simt_f32(f, int(s.head_dim_qk), int(s.head_dim_v), stream);
-    return;
-  }
-#endif
-#if POLYHEAD_FWD_WS
-  if (overrides.family == FwdFamily::ws) {
-    launch_fwd_ws(f, p.q.dtype, stream);
     return;
   }
 #endif
@@ -499,7 +571,9 @@ std::vector<std::string> fwd_configurations() {
     out.push_back(std::string(dtype_name(c.dtype)) + " " + head_dims(c.dqk, c.dv) + ": tile " +
                   std::to_string(c.tile.m) + "x" + std::to_string(c.tile.n) + ", " +
                   std::to_string(c.warps) + " warps, " +
-                  (c.wgmma ? "wgmma (sm_90a, preferred on cc 9.0)" : "mma.sync"));
+                  (c.kind == TcKind::ws      ? "warp-specialized TMA (sm_90a, preferred on cc 9.0)"
+                   : c.kind == TcKind::wgmma ? "wgmma (sm_90a, preferred on cc 9.0)"
+                                             : "mma.sync"));
   }
   if (POLYHEAD_FWD_SIMT_F32) {
     std::string dims;

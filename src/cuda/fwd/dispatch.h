@@ -12,8 +12,9 @@ namespace polyhead::cuda {
 
 // Which tensor-core kernel family runs a 16-bit problem: the Hopper wgmma kernel where it is
 // compiled for the device (cc 9.0 and the head dims of fwd_sm90/), else the mma.sync kernel.
-// `ws` is the warp-specialized Hopper kernel (fwd_ws/), opt-in only while it is being built:
-// Dqk = Dv = 128, 16-bit, no mask, batched; anything else throws Error.
+// `ws` is the warp-specialized Hopper kernel (fwd_ws/), which `automatic` picks on cc 9.0 for
+// the formula masks (none, causal, windows); forced, it also runs block maps in token order,
+// and what it cannot run throws Error.
 enum class FwdFamily { automatic, mma_sync, wgmma, ws };
 
 // Internal knobs for tests and benchmarks; users never need them.

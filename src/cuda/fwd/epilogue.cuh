@@ -44,7 +44,7 @@ __device__ __forceinline__ void write_output(float (&o)[T::kMTiles][T::kDTiles][
           l = fmaf(l, o_scale, ptx::exp2_approx(sink * kLog2e - mf));
           m2 = mf;
         }
-        inv = o_scale / l;
+        inv = o_scale * ptx::rcp_approx(l);
         lse = (m2 + log2f(l)) * kLn2;
       }
       const int r = warp_row0 + mt * 16 + (lane >> 2) + 8 * h;
@@ -91,7 +91,7 @@ __device__ __forceinline__ void write_split(float (&o)[T::kMTiles][T::kDTiles][4
       const float m = sm.m[mt][h];
       float inv = 0.0f, lse = -INFINITY;
       if (!(m == -INFINITY && !isnan(l))) {
-        inv = 1.0f / l;
+        inv = ptx::rcp_approx(l);
         lse = (m * sl2 + log2f(l)) * kLn2;
       }
       const int r = warp_row0 + mt * 16 + (lane >> 2) + 8 * h;

@@ -18,9 +18,10 @@ void launch_fwd(const FwdParams& p, cudaStream_t stream);
 template <DType kDtype, int Dqk, int Dv>
 void launch_fwd_sm90(const FwdParams& p, cudaStream_t stream);
 
-// Warp-specialized Hopper kernel (fwd_ws/kernel.cuh; opt-in, Dqk = Dv = 128, bf16 or f16),
-// compiled for sm_90a only (POLYHEAD_FWD_WS in fwd_table.inc).
-void launch_fwd_ws(const FwdParams& p, DType dtype, cudaStream_t stream);
+// Warp-specialized Hopper kernel for 16-bit inputs (fwd_ws/kernel.cuh: TMA producer warp), the
+// same pairs as launch_fwd_sm90, compiled for sm_90a only. Q, K, V must suit TMA (dispatch.cpp).
+template <DType kDtype, int Dqk, int Dv>
+void launch_fwd_ws(const FwdParams& p, cudaStream_t stream);
 
 // SIMT kernel for fp32 inputs, any Dqk, Dv <= 256 that are multiples of 32 (fwd_simt/).
 void launch_fwd_simt_f32(const FwdParams& p, int head_dim_qk, int head_dim_v, cudaStream_t stream);

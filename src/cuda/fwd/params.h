@@ -42,8 +42,9 @@ struct FwdParams {
   int64_t o_batch_stride = 0, o_row_stride = 0, o_head_stride = 0;
   int64_t lse_batch_stride = 0, lse_head_stride = 0, lse_row_stride = 0;
 
-  int32_t batch = 0;     // sequences (nseq for varlen)
-  int32_t seqlen_q = 0;  // per sequence (ignored for varlen: read from cu_seqlens)
+  int32_t batch = 0;               // sequences (nseq for varlen)
+  int64_t rows_q = 0, rows_k = 0;  // dimension 1 of q and of k, v (TMA maps, fwd_ws/)
+  int32_t seqlen_q = 0;            // per sequence (ignored for varlen: read from cu_seqlens)
   int32_t seqlen_k = 0;
   int32_t heads_q = 0;
   int32_t group = 1;  // Hq / Hkv: query head h reads kv head h / group
@@ -59,6 +60,7 @@ struct FwdParams {
   float scale_log2 = 1.0f;
   bool transform = false;
   float softcap = 0.0f;          // > 0: s = c * tanh(s / c)
+  float softcap_inv = 0.0f;      // 1 / softcap (the kernels divide by no variable: note in ptx.cuh)
   const float* alibi = nullptr;  // [Hq] slopes, element stride alibi_stride
   const float* sinks = nullptr;  // [Hq] sink logits, element stride sinks_stride
   int64_t alibi_stride = 1, sinks_stride = 1;

@@ -97,6 +97,16 @@ __device__ __forceinline__ float2 unpack2<__half>(uint32_t v) {
   return __half22float2(*reinterpret_cast<const __half2*>(&v));
 }
 
+// 1 / x to within 1 ulp (rcp.approx.ftz: 1 / +-0 = +-Inf, 1 / +-Inf = +-0, NaN stays NaN).
+// The kernels divide by no variable: an IEEE division brings a slow-path subroutine, and a
+// kernel with a call gets one register budget for all of its code, which takes the 232
+// registers of setmaxnreg from the warp-specialized kernel's consumers (fwd_ws/kernel.cuh).
+__device__ __forceinline__ float rcp_approx(float x) {
+  float y;
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
 // 2^x on the special-function unit (relative error about 2^-22; ex2(-inf) = 0, NaN stays NaN).
 __device__ __forceinline__ float exp2_approx(float x) {
   float y;

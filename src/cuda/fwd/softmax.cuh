@@ -28,7 +28,7 @@ template <typename T>
 __device__ __forceinline__ void transform_scores(float (&s)[T::kMTiles][T::kNTiles][4],
                                                  const FwdParams& p, const WorkTile& w, int32_t k0,
                                                  int warp_row0, int lane) {
-  const float softcap = p.softcap;
+  const float softcap = p.softcap, softcap_inv = p.softcap_inv;
   const float slope = p.alibi ? p.alibi[w.head * p.alibi_stride] : 0.0f;
   const int32_t pos_offset = p.top_left ? 0 : w.seqlen_k - w.seqlen_q;
 #pragma unroll
@@ -40,7 +40,7 @@ __device__ __forceinline__ void transform_scores(float (&s)[T::kMTiles][T::kNTil
 #pragma unroll
       for (int nt = 0; nt < T::kNTiles; ++nt) {
         float x = s[mt][nt][e] * p.scale;
-        if (softcap > 0.0f) x = softcap * tanhf(x / softcap);
+        if (softcap > 0.0f) x = softcap * tanhf(x * softcap_inv);
         if (p.alibi) {
           const int32_t j = k0 + nt * 8 + 2 * (lane & 3) + (e & 1);
           x -= slope * float(abs(pos - j));
@@ -152,6 +152,56 @@ struct OnlineSoftmax {
           }
         }
         l[mt][h] = fmaf(l[mt][h], alpha, sum);
+      }
+    }
+  }
+
+  // update() for a caller whose O is still being accumulated (a P V product in flight): s
+  // becomes the tile's probabilities and alpha the factors O's rows need before the next
+  // product (rescale()); false when every row of the warp keeps its max (alpha = 1).
+  __device__ __forceinline__ bool update_deferred(float (&s)[T::kMTiles][T::kNTiles][4], float sl2,
+                                                  float (&alpha)[T::kMTiles][2]) {
+    bool moved = false;
+#pragma unroll
+    for (int mt = 0; mt < T::kMTiles; ++mt) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        float mx = m[mt][h];
+#pragma unroll
+        for (int nt = 0; nt < T::kNTiles; ++nt) {
+          mx = fmaxf(mx, fmaxf(s[mt][nt][2 * h], s[mt][nt][2 * h + 1]));
+        }
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        if (!(mx * sl2 - m[mt][h] * sl2 > kRescaleLog2)) mx = m[mt][h];
+        const float m_sub = mx == -INFINITY ? 0.0f : mx * sl2;
+        alpha[mt][h] = ptx::exp2_approx(m[mt][h] * sl2 - m_sub);
+        moved |= mx != m[mt][h];
+        m[mt][h] = mx;
+        float sum = 0.0f;
+#pragma unroll
+        for (int nt = 0; nt < T::kNTiles; ++nt) {
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const float pr = ptx::exp2_approx(fmaf(s[mt][nt][2 * h + e], sl2, -m_sub));
+            s[mt][nt][2 * h + e] = pr;
+            sum += pr;
+          }
+        }
+        l[mt][h] = fmaf(l[mt][h], alpha[mt][h], sum);
+      }
+    }
+    return __any_sync(0xffffffffu, moved);
+  }
+
+  __device__ __forceinline__ static void rescale(float (&o)[T::kMTiles][T::kDTiles][4],
+                                                 const float (&alpha)[T::kMTiles][2]) {
+#pragma unroll
+    for (int mt = 0; mt < T::kMTiles; ++mt) {
+#pragma unroll
+      for (int dt = 0; dt < T::kDTiles; ++dt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) o[mt][dt][e] *= alpha[mt][e >> 1];
       }
     }
   }

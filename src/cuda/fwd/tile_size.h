@@ -96,6 +96,46 @@ struct FwdSm90Tile<192, 128> : FwdTileShape<128, 64, 8, 1> {};
 template <>
 struct FwdSm90Tile<256, 256> : FwdTileShape<128, 64, 8, 1> {};
 
+// Tiles of the warp-specialized Hopper kernel (fwd_ws/): 128 query rows (two consumer
+// warpgroups of 64 rows, up to 232 registers per thread through setmaxnreg) x kBlockN keys, K
+// and V in a ring of kStages (K, V) stages filled by TMA; shared memory (KiB) is
+// Q + kStages x (K + V) of 227. kOverlap and kPingPong pick the consumers' schedule
+// (fwd_ws/consumer.cuh). kAutoMinKeys: the dispatcher picks this kernel over the wgmma one from
+// this many keys per sequence on (-1: only when asked for, FwdFamily::ws).
+//
+// Measured on the H200 (bf16, 16k tokens per batch; one gpu-ab call, bench/results/
+// gpu-ab_NVIDIA-H200_2026-11-28_call7.md, TFLOP/s at 16k dense / causal):
+//   d128: 2 stages serial 591 / 589, overlap 571 / 530, overlap + ping-pong 568 / 536, and with 3
+//         stages overlap + ping-pong 677 / 665; the wgmma kernel ran 557 / 554 in another call.
+//         At 512 keys the wgmma kernel stays ahead (385 against 363).
+//   d256: serial 706 / 671, overlap 505 / 526, overlap + ping-pong 499 / 521 (the wgmma kernel:
+//         539 / 540). A third stage does not fit.
+//   d64: serial 407 / 401, overlap + ping-pong 400 / 396, below the wgmma kernel's two CTAs per SM
+//         (423 / 421). (192, 128) is not measured yet, so it stays on the wgmma kernel.
+//
+//   (Dqk, Dv)   tile M x N   stages  schedule            smem   auto from
+//   (64, 64)    128 x 128    3       serial              112    never
+//   (128,128)   128 x 128    3       overlap, ping-pong  224    1024 keys
+//   (192,128)   128 x 128    2       overlap, ping-pong  208    never
+//   (256,256)   128 x 64     2       serial              192    any length
+template <int BlockN, int Stages, bool Overlap, bool PingPong, int AutoMinKeys>
+struct FwdWsShape : FwdTileShape<128, BlockN, 8, 1> {
+  static constexpr int kStages = Stages;
+  static constexpr bool kOverlap = Overlap;
+  static constexpr bool kPingPong = Overlap && PingPong;
+  static constexpr int kAutoMinKeys = AutoMinKeys;
+};
+template <int Dqk, int Dv>
+struct FwdWsTile;
+template <>
+struct FwdWsTile<64, 64> : FwdWsShape<128, 3, false, false, -1> {};
+template <>
+struct FwdWsTile<128, 128> : FwdWsShape<128, 3, true, true, 1024> {};
+template <>
+struct FwdWsTile<192, 128> : FwdWsShape<128, 2, true, true, -1> {};
+template <>
+struct FwdWsTile<256, 256> : FwdWsShape<64, 2, false, false, 0> {};
+
 // Tile of the fp32 SIMT kernel (fwd_simt/): 32 query rows (8 per warp) x 32 keys, one key per
 // lane when scoring and 32 output columns per lane group when accumulating.
 inline constexpr int kSimtBlockM = 32;

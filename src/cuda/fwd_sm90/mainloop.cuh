@@ -146,13 +146,13 @@ __device__ __forceinline__ float o_sum(const float (&o)[1][T::kDTiles][4]) {
   return (a[0] + a[1]) + (a[2] + a[3]);
 }
 
-// o += P V, P being the probabilities in s rounded to Elem: the m64nN accumulator of each warp
-// is laid out as mma.sync's m16n8 tiles, so two adjacent n8 tiles are one k16 A fragment.
+// P, the probabilities in s rounded to Elem, as wgmma A fragments: the m64nN accumulator of
+// each warp is laid out as mma.sync's m16n8 tiles, so two adjacent n8 tiles are one k16 A
+// fragment.
 template <typename T>
-__device__ __forceinline__ void gemm_pv_sm90(float (&o)[1][T::kDTiles][4],
-                                             const float (&s)[1][T::kNTiles][4], uint32_t sv) {
+__device__ __forceinline__ void pack_p_sm90(uint32_t (&pa)[T::kBlockN / 16][4],
+                                            const float (&s)[1][T::kNTiles][4]) {
   using Elem = typename T::Elem;
-  uint32_t pa[T::kBlockN / 16][4];
 #pragma unroll
   for (int kc = 0; kc < T::kBlockN / 16; ++kc) {
     pa[kc][0] = ptx::pack2<Elem>(s[0][2 * kc][0], s[0][2 * kc][1]);
@@ -160,19 +160,41 @@ __device__ __forceinline__ void gemm_pv_sm90(float (&o)[1][T::kDTiles][4],
     pa[kc][2] = ptx::pack2<Elem>(s[0][2 * kc + 1][0], s[0][2 * kc + 1][1]);
     pa[kc][3] = ptx::pack2<Elem>(s[0][2 * kc + 1][2], s[0][2 * kc + 1][3]);
   }
+}
+
+// Issues o += P V as one wgmma group; o and pa stay in flight until sm90::wait.
+template <typename T>
+__device__ __forceinline__ void issue_pv_sm90(float (&o)[1][T::kDTiles][4],
+                                              uint32_t (&pa)[T::kBlockN / 16][4], uint32_t sv) {
   sm90::fence_operands(o[0]);
   sm90::fence();
 #pragma unroll
   for (int kc = 0; kc < T::kBlockN / 16; ++kc) {
     const uint32_t b = sv + uint32_t(kc * 16 * 128);
-    sm90::wgmma_rs<Elem, T::kHeadDimV>(o[0], pa[kc], sm90::desc_sw128(b, T::kBlockN * 128, 1024),
-                                       1);
+    sm90::wgmma_rs<typename T::Elem, T::kHeadDimV>(o[0], pa[kc],
+                                                   sm90::desc_sw128(b, T::kBlockN * 128, 1024), 1);
   }
   sm90::commit();
-  sm90::wait<0>();
+}
+
+// After sm90::wait: o and pa are the registers' again.
+template <typename T>
+__device__ __forceinline__ void settle_pv_sm90(float (&o)[1][T::kDTiles][4],
+                                               uint32_t (&pa)[T::kBlockN / 16][4]) {
   sm90::fence_operands(o[0]);
 #pragma unroll
   for (int kc = 0; kc < T::kBlockN / 16; ++kc) sm90::fence_operands(pa[kc]);
+}
+
+// o += P V, P being the probabilities in s rounded to Elem.
+template <typename T>
+__device__ __forceinline__ void gemm_pv_sm90(float (&o)[1][T::kDTiles][4],
+                                             const float (&s)[1][T::kNTiles][4], uint32_t sv) {
+  uint32_t pa[T::kBlockN / 16][4];
+  pack_p_sm90<T>(pa, s);
+  issue_pv_sm90<T>(o, pa, sv);
+  sm90::wait<0>();
+  settle_pv_sm90<T>(o, pa);
 }
 
 }  // namespace polyhead::cuda

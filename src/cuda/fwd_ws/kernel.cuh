@@ -1,20 +1,24 @@
-// The warp-specialized Hopper forward kernel (sm_90a), first version: FlashAttention-3's
-// structure without its intra-warpgroup overlap. One CTA per (sequence, query head, 128-row
-// query tile), three warpgroups:
+// The warp-specialized Hopper forward kernel (sm_90a): FlashAttention-3's structure without its
+// intra-warpgroup overlap. One CTA per (sequence, query head, 128-row query tile), three
+// warpgroups:
 //   producer (warpgroup 0, 40 registers): one thread issues TMA copies of Q and of every K and
-//     V tile into a ring of two stages, each completing on its stage's "full" mbarrier, and
-//     reuses a stage once both consumers have arrived on its "empty" mbarrier;
+//     V tile into a ring of kStages stages, each completing on its stage's "full" mbarriers,
+//     and reuses a stage once both consumers have arrived on its "empty" mbarrier;
 //   consumers (warpgroups 1 and 2, 232 registers, 64 query rows each): wait for a stage, run
 //     S = Q K^T, the masks and the online softmax, O += P V, and release the stage. No CTA-wide
 //     barrier per tile, and no load addresses in the consumers' registers.
 // Scores, masks, softmax and the epilogue are those of fwd/ and fwd_sm90/ (the consumer
-// warpgroups' accumulators have the same layout).
+// warpgroups' accumulators have the same layout). Key tiles come from work.cuh's KeyTiles:
+// by formula (none, causal, windows) or from a block map, in token order.
 //
-// Status: opt-in only (FwdOverrides::family = FwdFamily::ws), for Dqk = Dv = 128, no mask,
-// batched (not varlen); the dispatcher never picks it by itself. Not yet run on a GPU: it is
-// here so the next GPU session can test and time it (`CudaFwd.WarpSpecializedDense`,
-// `cuda_fwd_bench --family ws`). Partial tiles under a mask would need the Inf/NaN handling of
-// fwd_sm90/kernel.cuh (recompute_exact), so masks are refused for now.
+// Shared memory: Q, then the stages, each K then V, every tile as 64-column 128-byte-swizzled
+// blocks (the layout wgmma reads, sm90::desc_sw128), the TMA box of one copy.
+//
+// Partial tiles and Inf/NaN in V: the tensor cores multiply masked probabilities (0) by every
+// value, so a non-finite value of a key that a row cannot see would turn that row into NaN. As
+// in fwd_sm90/kernel.cuh, nothing is tested per tile: an item with partial tiles whose O ends
+// non-finite is computed again by the consumers alone (the producer has finished), with the
+// test and the exact path of exact_pv.cuh per partial tile.
 #pragma once
 
 #include <cuda.h>
@@ -22,32 +26,82 @@
 #include <cstdint>
 
 #include "cuda/fwd/epilogue.cuh"
+#include "cuda/fwd/exact_pv.cuh"
 #include "cuda/fwd/params.h"
 #include "cuda/fwd/softmax.cuh"
+#include "cuda/fwd/tile_size.h"
 #include "cuda/fwd/work.cuh"
 #include "cuda/fwd_sm90/mainloop.cuh"
+#include "cuda/fwd_ws/consumer.cuh"
 #include "cuda/tma/tma.cuh"
 
 namespace polyhead::cuda {
 
-template <typename Elem_, int D>
-struct FwdWsTraits : FwdTraitsBase<Elem_, D, D, FwdTileShape<128, 128, 8, 1>> {
+template <typename Elem_, int Dqk, int Dv>
+struct FwdWsTraits : FwdTraitsBase<Elem_, Dqk, Dv, FwdWsTile<Dqk, Dv>> {
+  using Tile = FwdWsTile<Dqk, Dv>;
   static constexpr int kMTiles = 1;
-  static constexpr int kStages = 2;
+  static constexpr int kStages = Tile::kStages;
+  static constexpr bool kOverlap = Tile::kOverlap, kPingPong = Tile::kPingPong;
   static constexpr int kCtaThreads = 384;  // producer warpgroup + two consumer warpgroups
   static constexpr int kProducerRegs = 40;
   static constexpr int kConsumerRegs = 232;  // 128 x 40 + 256 x 232 <= 64k registers
-  static constexpr uint32_t kBytesQ = 128 * D * 2;
-  static constexpr uint32_t kBytesK = 128 * D * 2;
-  static constexpr uint32_t kBytesV = 128 * D * 2;
-  static constexpr uint32_t kBlockBytes = 128 * 128;  // one 64-column swizzle block of a tile
-  static constexpr uint32_t kOffK = kBytesQ;
-  static constexpr uint32_t kOffV = kOffK + kStages * kBytesK;
-  static constexpr uint32_t kOffBar = kOffV + kStages * kBytesV;
-  static constexpr uint32_t kSmemBytes = kOffBar + 8 * (1 + 3 * kStages) + 1024;  // + alignment
+  static constexpr uint32_t kBytesQ = 128 * Dqk * 2;
+  static constexpr uint32_t kBytesK = Tile::kBlockN * Dqk * 2;
+  static constexpr uint32_t kBytesV = Tile::kBlockN * Dv * 2;
+  static constexpr uint32_t kBytesStage = kBytesK + kBytesV;
+  static constexpr uint32_t kQBlockBytes = 128 * 128;  // one 64-column block of Q
+  static constexpr uint32_t kKvBlockBytes = Tile::kBlockN * 128;
+  static constexpr uint32_t kOffStages = kBytesQ;
+  static constexpr uint32_t kOffBar = kOffStages + kStages * kBytesStage;
+  // q_full, k_full[kStages], v_full[kStages], empty[kStages], redo
+  static constexpr uint32_t kSmemBytes = kOffBar + 8 * (2 + 3 * kStages) + 1024;  // + alignment
+  __device__ static constexpr int v_index(int key, int col) {
+    return int(sm90::swizzled_offset<Tile::kBlockN>(key, col) / 2);
+  }
   static_assert(kSmemBytes <= 227 * 1024, "shared memory of one CTA");
-  static_assert(D % 64 == 0, "64-column TMA boxes");
+  static_assert(Dqk % 64 == 0 && Dv % 64 == 0, "64-column TMA boxes");
+  static_assert(kBytesStage % 1024 == 0 && kBytesQ % 1024 == 0, "1024-byte swizzle atoms");
+  // The recomputation keeps K, V in stage 0 and P (128 x kBlockN) in stage 1.
+  static_assert(kStages >= 2 && 128 * Tile::kBlockN * 2 <= kBytesStage, "P scratch in stage 1");
 };
+
+// Barriers of the two consumer warpgroups alone (named barrier 1, 256 threads): the producer
+// warp has left by the time they are used.
+__device__ __forceinline__ void consumer_sync() {
+  asm volatile("bar.sync 1, 256;" ::: "memory");
+}
+__device__ __forceinline__ bool consumer_or(bool x) {
+  uint32_t r = 0;
+  asm volatile(
+      "{\n"
+      ".reg .pred p, q;\n"
+      "setp.ne.u32 p, %1, 0;\n"
+      "bar.red.or.pred q, 1, 256, p;\n"
+      "selp.u32 %0, 1, 0, q;\n"
+      "}\n"
+      : "=r"(r)
+      : "r"(uint32_t(x))
+      : "memory");
+  return r != 0;
+}
+
+// One key tile's K and V into the stage at `stage`, K completing on k_bar and V on v_bar (the
+// same barrier is fine: the caller then expects both byte counts on it).
+template <typename T>
+__device__ __forceinline__ void load_kv_ws(uint32_t stage, const CUtensorMap* tk,
+                                           const CUtensorMap* tv, uint32_t k_bar, uint32_t v_bar,
+                                           int32_t kv_head, int32_t row, int32_t batch) {
+#pragma unroll
+  for (int cb = 0; cb < T::kHeadDimQK / 64; ++cb) {
+    tma::load_4d(stage + uint32_t(cb) * T::kKvBlockBytes, tk, k_bar, cb * 64, kv_head, row, batch);
+  }
+#pragma unroll
+  for (int cb = 0; cb < T::kHeadDimV / 64; ++cb) {
+    tma::load_4d(stage + T::kBytesK + uint32_t(cb) * T::kKvBlockBytes, tv, v_bar, cb * 64, kv_head,
+                 row, batch);
+  }
+}
 
 template <typename T>
 __global__ void __launch_bounds__(T::kCtaThreads, 1)
@@ -58,22 +112,22 @@ __global__ void __launch_bounds__(T::kCtaThreads, 1)
   WorkTile w;
   if (!resolve_work<T::kBlockM>(p, w)) return;  // the same answer for every thread
   const KeyTiles<T::kBlockM, T::kBlockN> tiles(p, w);
-  const int32_t count = tiles.count;
-  const int tid = int(threadIdx.x), wg = tid / 128;
+  const int32_t count = tiles.count;  // the producer's; the consumers read tiles.count
+  const int32_t kv_head = w.head / p.group;
+  const int tid = int(threadIdx.x);
+  // Warp-uniform for ptxas (a shuffle from lane 0), so that it sizes each role's registers by
+  // its setmaxnreg.
+  const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);
   const uint32_t raw = ptx::smem_u32(smem_raw);
-  const uint32_t base = (raw + 1023u) & ~1023u;
-  const uint32_t sk = base + T::kOffK, sv = base + T::kOffV, bars = base + T::kOffBar;
-  const uint32_t q_full = bars;
-  auto k_full = [&](int s) { return bars + 8u * uint32_t(1 + s); };
-  auto v_full = [&](int s) { return bars + 8u * uint32_t(1 + T::kStages + s); };
-  auto empty = [&](int s) { return bars + 8u * uint32_t(1 + 2 * T::kStages + s); };
+  const WsRing<T> ring(raw);
   if (tid == 0) {
-    tma::barrier_init(q_full, 1);
+    tma::barrier_init(ring.q_full(), 1);
     for (int s = 0; s < T::kStages; ++s) {
-      tma::barrier_init(k_full(s), 1);
-      tma::barrier_init(v_full(s), 1);
-      tma::barrier_init(empty(s), 256);  // every consumer thread arrives
+      tma::barrier_init(ring.k_full(s), 1);
+      tma::barrier_init(ring.v_full(s), 1);
+      tma::barrier_init(ring.empty(s), 256);  // every consumer thread arrives
     }
+    tma::barrier_init(ring.redo(), 1);
     tma::fence_barrier_init();
   }
   __syncthreads();
@@ -84,28 +138,20 @@ __global__ void __launch_bounds__(T::kCtaThreads, 1)
       tma::prefetch_map(&tq);
       tma::prefetch_map(&tk);
       tma::prefetch_map(&tv);
-      const int32_t kv_head = w.head / p.group;
-      tma::arrive_expect_tx(q_full, T::kBytesQ);
+      tma::arrive_expect_tx(ring.q_full(), T::kBytesQ);
       for (int cb = 0; cb < T::kHeadDimQK / 64; ++cb) {
-        tma::load_4d(base + uint32_t(cb) * T::kBlockBytes, &tq, q_full, cb * 64, w.head,
-                     w.q_tile * T::kBlockM, w.batch);
+        tma::load_4d(ring.q() + uint32_t(cb) * T::kQBlockBytes, &tq, ring.q_full(), cb * 64, w.head,
+                     w.q_start + w.q_tile * T::kBlockM, w.batch);
       }
       for (int32_t n = 0; n < count; ++n) {
-        const int s = n % T::kStages;
+        const int s = ring.slot(n);
         // The stage's previous tile (n - kStages) is released by the consumers' arrivals:
         // that is completion number n / kStages - 1 of its empty barrier.
-        if (n >= T::kStages) tma::wait(empty(s), uint32_t((n / T::kStages - 1) & 1));
-        const int32_t k0 = tiles[n].index * T::kBlockN;
-        tma::arrive_expect_tx(k_full(s), T::kBytesK);
-        for (int cb = 0; cb < T::kHeadDimQK / 64; ++cb) {
-          tma::load_4d(sk + uint32_t(s) * T::kBytesK + uint32_t(cb) * T::kBlockBytes, &tk,
-                       k_full(s), cb * 64, kv_head, k0, w.batch);
-        }
-        tma::arrive_expect_tx(v_full(s), T::kBytesV);
-        for (int cb = 0; cb < T::kHeadDimV / 64; ++cb) {
-          tma::load_4d(sv + uint32_t(s) * T::kBytesV + uint32_t(cb) * T::kBlockBytes, &tv,
-                       v_full(s), cb * 64, kv_head, k0, w.batch);
-        }
+        if (n >= T::kStages) tma::wait(ring.empty(s), ring.parity(n) ^ 1u);
+        tma::arrive_expect_tx(ring.k_full(s), T::kBytesK);
+        tma::arrive_expect_tx(ring.v_full(s), T::kBytesV);
+        load_kv_ws<T>(ring.k(s), &tk, &tv, ring.k_full(s), ring.v_full(s), kv_head,
+                      w.k_start + tiles[n].index * T::kBlockN, w.batch);
       }
     }
     return;
@@ -118,21 +164,45 @@ __global__ void __launch_bounds__(T::kCtaThreads, 1)
   float o[1][T::kDTiles][4];
   zero_o<T>(o);
   OnlineSoftmax<T> softmax;
-  tma::wait(q_full, 0);
-  for (int32_t n = 0; n < count; ++n) {
-    const int s = n % T::kStages;
-    const uint32_t phase = uint32_t((n / T::kStages) & 1);
-    const KeyTileRef tile = tiles[n];
-    tma::wait(k_full(s), phase);
-    float sc[1][T::kNTiles][4];
-    issue_qk_sm90<T>(sc, base, sk + uint32_t(s) * T::kBytesK, cw);
-    wait_qk_sm90<T>(sc);
-    if (p.transform) transform_scores<T>(sc, p, w, tile.index * T::kBlockN, warp_row0, lane);
-    if (tile.slot != -1) mask_scores<T>(sc, p, w, tile, warp_row0, lane);
-    softmax.update(sc, o, sl2);
-    tma::wait(v_full(s), phase);
-    gemm_pv_sm90<T>(o, sc, sv + uint32_t(s) * T::kBytesV);  // waits for its products
-    tma::arrive(empty(s));
+  tma::wait(ring.q_full(), 0);
+  bool partial = false;
+  if constexpr (T::kOverlap) {
+    consume_overlapped<T>(p, w, tiles, ring, cw, warp_row0, lane, sl2, o, softmax, partial);
+  } else {
+    consume_serial<T>(p, w, tiles, ring, cw, warp_row0, lane, sl2, o, softmax, partial);
+  }
+  // A partial tile whose V holds Inf/NaN puts 0 * Inf = NaN into rows that cannot see that
+  // key: an item with partial tiles whose O ends non-finite is computed again, tile by tile,
+  // with the Inf/NaN test and the exact path. The producer is done, so the consumers load the
+  // tiles themselves, into stage 0, with P in stage 1.
+  if (partial && consumer_or(!isfinite(o_sum<T>(o)))) {
+    using Elem = typename T::Elem;
+    const Elem* v_tile = reinterpret_cast<const Elem*>(smem_raw + (ring.v(0) - raw));
+    Elem* p_scratch = reinterpret_cast<Elem*>(smem_raw + (ring.k(1) - raw));
+    zero_o<T>(o);
+    softmax = OnlineSoftmax<T>();
+    for (int32_t n = 0; n < count; ++n) {
+      const KeyTileRef tile = tiles[n];
+      if (ctid == 0) {
+        tma::arrive_expect_tx(ring.redo(), T::kBytesStage);
+        load_kv_ws<T>(ring.k(0), &tk, &tv, ring.redo(), ring.redo(), kv_head,
+                      w.k_start + tile.index * T::kBlockN, w.batch);
+      }
+      tma::wait(ring.redo(), uint32_t(n & 1));
+      const bool exact = tile.slot != -1 && consumer_or(v_tile_nonfinite<T>(
+                                                reinterpret_cast<const uint16_t*>(v_tile), ctid));
+      float sc[1][T::kNTiles][4];
+      issue_qk_sm90<T>(sc, ring.q(), ring.k(0), cw);
+      wait_qk_sm90<T>(sc);
+      ws_scores<T>(sc, p, w, tile, warp_row0, lane);
+      softmax.update(sc, o, sl2);
+      if (!exact) {
+        gemm_pv_sm90<T>(o, sc, ring.v(0));
+      } else {
+        exact_pv<T>(o, sc, p, w, tile, p_scratch, v_tile, warp_row0, lane);
+      }
+      consumer_sync();  // every consumer is done with stage 0 before the next tile's copies
+    }
   }
   write_output<T>(o, softmax, p, w, sl2, warp_row0, lane);
 #else

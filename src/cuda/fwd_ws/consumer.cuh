@@ -1,0 +1,146 @@
+// The consumer warpgroups' main loops of the warp-specialized kernel (fwd_ws/kernel.cuh): the
+// shared-memory ring they read, and two schedules of the tensor-core work, picked per tile
+// shape (FwdWsTile::kOverlap, tile_size.h, with the measured reasons):
+//   consume_serial: per key tile S = Q K^T, wait, softmax, O += P V, wait;
+//   consume_overlapped: S of tile n is issued together with O += P V of tile n - 1, so the
+//     softmax of tile n runs while that product does (FlashAttention-3's intra-warpgroup
+//     overlap); with kPingPong the two consumers also take turns at issuing (named barriers 2
+//     and 3), so one's softmax runs while the other's products do.
+#pragma once
+
+#include <cstdint>
+
+#include "cuda/fwd/params.h"
+#include "cuda/fwd/softmax.cuh"
+#include "cuda/fwd/work.cuh"
+#include "cuda/fwd_sm90/mainloop.cuh"
+#include "cuda/tma/tma.cuh"
+
+namespace polyhead::cuda {
+
+// Addresses of the shared-memory layout (FwdWsTraits): Q, the stages (K then V), mbarriers.
+template <typename T>
+struct WsRing {
+  uint32_t base;
+  __device__ __forceinline__ explicit WsRing(uint32_t raw) : base((raw + 1023u) & ~1023u) {}
+  __device__ __forceinline__ uint32_t q() const { return base; }
+  __device__ __forceinline__ uint32_t k(int s) const {
+    return base + T::kOffStages + uint32_t(s) * T::kBytesStage;
+  }
+  __device__ __forceinline__ uint32_t v(int s) const { return k(s) + T::kBytesK; }
+  __device__ __forceinline__ uint32_t bar(int i) const { return base + T::kOffBar + 8u * i; }
+  // q_full, k_full[kStages], v_full[kStages], empty[kStages], redo
+  __device__ __forceinline__ uint32_t q_full() const { return bar(0); }
+  __device__ __forceinline__ uint32_t k_full(int s) const { return bar(1 + s); }
+  __device__ __forceinline__ uint32_t v_full(int s) const { return bar(1 + T::kStages + s); }
+  __device__ __forceinline__ uint32_t empty(int s) const { return bar(1 + 2 * T::kStages + s); }
+  __device__ __forceinline__ uint32_t redo() const { return bar(1 + 3 * T::kStages); }
+  // Key tile n: its stage and the parity of that stage's barrier phase.
+  __device__ __forceinline__ static int slot(int32_t n) { return n % T::kStages; }
+  __device__ __forceinline__ static uint32_t parity(int32_t n) {
+    return uint32_t((n / T::kStages) & 1);
+  }
+};
+
+// The consumers' turns at the tensor cores: warpgroup c waits on named barrier 2 + c for the
+// other warpgroup's 128 arrivals (and its own 128 threads).
+__device__ __forceinline__ void turn_wait(uint32_t id) {
+  asm volatile("bar.sync %0, 256;" ::"r"(id) : "memory");
+}
+__device__ __forceinline__ void turn_open(uint32_t id) {
+  asm volatile("bar.arrive %0, 256;" ::"r"(id) : "memory");
+}
+
+// Scores of key tile `tile` into log2-unit logits with its mask applied.
+template <typename T>
+__device__ __forceinline__ void ws_scores(float (&sc)[1][T::kNTiles][4], const FwdParams& p,
+                                          const WorkTile& w, KeyTileRef tile, int warp_row0,
+                                          int lane) {
+  if (p.transform) transform_scores<T>(sc, p, w, tile.index * T::kBlockN, warp_row0, lane);
+  if (tile.slot != -1) mask_scores<T>(sc, p, w, tile, warp_row0, lane);
+}
+
+template <typename T>
+__device__ __forceinline__ void consume_serial(const FwdParams& p, const WorkTile& w,
+                                               const KeyTiles<T::kBlockM, T::kBlockN>& tiles,
+                                               const WsRing<T>& ring, int cw, int warp_row0,
+                                               int lane, float sl2, float (&o)[1][T::kDTiles][4],
+                                               OnlineSoftmax<T>& softmax, bool& partial) {
+  for (int32_t n = 0; n < tiles.count; ++n) {
+    const int s = ring.slot(n);
+    const KeyTileRef tile = tiles[n];
+    partial |= tile.slot != -1;
+    tma::wait(ring.k_full(s), ring.parity(n));
+    float sc[1][T::kNTiles][4];
+    issue_qk_sm90<T>(sc, ring.q(), ring.k(s), cw);
+    wait_qk_sm90<T>(sc);
+    ws_scores<T>(sc, p, w, tile, warp_row0, lane);
+    softmax.update(sc, o, sl2);
+    tma::wait(ring.v_full(s), ring.parity(n));
+    gemm_pv_sm90<T>(o, sc, ring.v(s));  // waits for its products
+    tma::arrive(ring.empty(s));
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ void consume_overlapped(const FwdParams& p, const WorkTile& w,
+                                                   const KeyTiles<T::kBlockM, T::kBlockN>& tiles,
+                                                   const WsRing<T>& ring, int cw, int warp_row0,
+                                                   int lane, float sl2,
+                                                   float (&o)[1][T::kDTiles][4],
+                                                   OnlineSoftmax<T>& softmax, bool& partial) {
+  const int32_t count = tiles.count;
+  if (count == 0) return;
+  // Ping-pong: each turn ends by opening the other's next one; consumer 1 opens consumer 0's
+  // first, and consumer 0 takes the one turn left open at the end.
+  const uint32_t my_turn = 2u + uint32_t(cw), other_turn = 3u - uint32_t(cw);
+  if (T::kPingPong && cw == 1) turn_open(2u);
+  uint32_t pa[T::kBlockN / 16][4];  // P of the previous tile, in flight with its P V product
+  {
+    const KeyTileRef tile = tiles[0];
+    partial = tile.slot != -1;
+    tma::wait(ring.k_full(0), 0);
+    float sc[1][T::kNTiles][4];
+    if (T::kPingPong) turn_wait(my_turn);
+    issue_qk_sm90<T>(sc, ring.q(), ring.k(0), cw);
+    if (T::kPingPong) turn_open(other_turn);
+    wait_qk_sm90<T>(sc);
+    ws_scores<T>(sc, p, w, tile, warp_row0, lane);
+    float alpha[1][2];
+    (void)softmax.update_deferred(sc, sl2, alpha);  // O is still zero
+    pack_p_sm90<T>(pa, sc);
+  }
+  for (int32_t n = 1; n < count; ++n) {
+    const int s = ring.slot(n), prev = ring.slot(n - 1);
+    const KeyTileRef tile = tiles[n];
+    partial |= tile.slot != -1;
+    // Both waits before the products: a wait may leave the kernel (tma::wait), and ptxas
+    // would then stop for the products in flight before it.
+    tma::wait(ring.v_full(prev), ring.parity(n - 1));
+    tma::wait(ring.k_full(s), ring.parity(n));
+    float sc[1][T::kNTiles][4];
+    if (T::kPingPong) turn_wait(my_turn);
+    issue_qk_sm90<T>(sc, ring.q(), ring.k(s), cw);
+    issue_pv_sm90<T>(o, pa, ring.v(prev));
+    if (T::kPingPong) turn_open(other_turn);
+    sm90::wait<1>();  // S of tile n; the P V product may still run
+    sm90::fence_operands(sc[0]);
+    ws_scores<T>(sc, p, w, tile, warp_row0, lane);
+    float alpha[1][2];
+    const bool moved = softmax.update_deferred(sc, sl2, alpha);
+    sm90::wait<0>();
+    settle_pv_sm90<T>(o, pa);
+    tma::arrive(ring.empty(prev));
+    if (moved) OnlineSoftmax<T>::rescale(o, alpha);
+    pack_p_sm90<T>(pa, sc);
+  }
+  const int last = ring.slot(count - 1);
+  tma::wait(ring.v_full(last), ring.parity(count - 1));
+  issue_pv_sm90<T>(o, pa, ring.v(last));
+  sm90::wait<0>();
+  settle_pv_sm90<T>(o, pa);
+  tma::arrive(ring.empty(last));
+  if (T::kPingPong && cw == 0) turn_wait(my_turn);  // consumer 1's last opening
+}
+
+}  // namespace polyhead::cuda
