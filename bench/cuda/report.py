@@ -89,8 +89,9 @@ def main():
             f"bf16, TFLOP/s = 2 * Hq * (Dqk + Dv) * unmasked pairs / median time of "
             f"{ours.get('repeats')} calls (L2 flushed). Peers: PyTorch {peers.get('torch', '?')} SDPA "
             f"FLASH_ATTENTION (FA2) and CUDNN_ATTENTION (cuDNN {peers.get('cudnn', '?')}), FlexAttention.\n\n"
-            "`ours` is the dispatcher's choice (the wgmma kernel on cc 9.0), `mma.sync` the "
-            "FlashAttention-2-style kernel family on the same cases.\n\n"
+            "`ours` is the dispatcher's choice on cc 9.0 (the warp-specialized TMA kernel where "
+            "its tile's kAutoMinKeys allows, src/cuda/fwd/tile_size.h; else the wgmma kernel), "
+            "`mma.sync` the FlashAttention-2-style kernel family on the same cases.\n\n"
             "| case | ours | mma.sync | FA2 | cuDNN | Flex | /FA2 | /cuDNN | /Flex | note |\n"
             "|---|---|---|---|---|---|---|---|---|---|\n")
     md = head + "\n".join(rows) + "\n\nTargets:\n\n" + "\n".join(targets) + "\n"
