@@ -141,7 +141,7 @@ TEST(CudaFwd, DecodePacksGroupedHeads) {
 // The warp-specialized kernel (FwdFamily::ws) beyond FwdTable: d128 bf16 and f16, GQA, query
 // and key lengths the tiles do not divide, several sequences, LSE, sinks and a softcap; causal
 // and windows with Inf in V (its own recomputation); block maps; its refusal of split-KV.
-TEST(CudaFwd, WarpSpecializedDense) {
+TEST(CudaFwd, WarpSpecialized) {
   SKIP_WITHOUT_GPU();
   if (!device_is_sm90() || !config_compiled(DType::bf16, 128, 128, cuda::FwdFamily::ws)) {
     GTEST_SKIP() << "needs the sm_90a kernels";
