@@ -75,10 +75,11 @@ def main():
     for c in cases:
         B, S, Hq, Hkv, D = c["batch"], c["seqlen"], c["heads_q"], c["heads_kv"], c["head_dim"]
         Sq = c.get("seqlen_q") or S  # decode: one query row against S keys
+        Dv = c.get("head_dim_v") or D  # MLA prefill: Dv < Dqk
         gen = torch.Generator(device="cuda").manual_seed(0)
         q = torch.randn(B, Sq, Hq, D, device="cuda", dtype=torch.bfloat16, generator=gen).transpose(1, 2)
         k = torch.randn(B, S, Hkv, D, device="cuda", dtype=torch.bfloat16, generator=gen).transpose(1, 2)
-        v = torch.randn(B, S, Hkv, D, device="cuda", dtype=torch.bfloat16, generator=gen).transpose(1, 2)
+        v = torch.randn(B, S, Hkv, Dv, device="cuda", dtype=torch.bfloat16, generator=gen).transpose(1, 2)
         flops = c["flops"]
         row = {"name": c["name"]}
         causal = c["kind"] == "causal"

@@ -150,15 +150,17 @@ int main(int argc, char** argv) {
     bool mask_ok = true;
     const polyhead::MaskSpec mask = mask_of(c, &mask_ok);
     const int64_t sq = c.seqlen_q > 0 ? c.seqlen_q : c.seqlen;
+    const int64_t dv = c.head_dim_v > 0 ? c.head_dim_v : c.head_dim;
     const size_t nq = size_t(c.batch * sq * c.heads_q * c.head_dim);
-    const size_t nkv = size_t(c.batch * c.seqlen * c.heads_kv * c.head_dim);
+    const size_t nk = size_t(c.batch * c.seqlen * c.heads_kv * c.head_dim);
+    const size_t nv = size_t(c.batch * c.seqlen * c.heads_kv * dv);
+    const size_t no = size_t(c.batch * sq * c.heads_q * dv);
     void *q, *k, *v, *o;
     CHECK_CUDA(cudaMalloc(&q, nq * 2));
-    CHECK_CUDA(cudaMalloc(&k, nkv * 2));
-    CHECK_CUDA(cudaMalloc(&v, nkv * 2));
-    CHECK_CUDA(cudaMalloc(&o, nq * 2));
-    for (auto [ptr, n, seed] :
-         {std::tuple{q, nq, 1}, std::tuple{k, nkv, 2}, std::tuple{v, nkv, 3}}) {
+    CHECK_CUDA(cudaMalloc(&k, nk * 2));
+    CHECK_CUDA(cudaMalloc(&v, nv * 2));
+    CHECK_CUDA(cudaMalloc(&o, no * 2));
+    for (auto [ptr, n, seed] : {std::tuple{q, nq, 1}, std::tuple{k, nk, 2}, std::tuple{v, nv, 3}}) {
       const std::vector<uint16_t> h = random_bf16(n, uint64_t(seed));
       CHECK_CUDA(cudaMemcpy(ptr, h.data(), n * 2, cudaMemcpyHostToDevice));
     }
@@ -169,9 +171,9 @@ int main(int argc, char** argv) {
     p.k = polyhead::TensorView::contiguous(k, polyhead::DType::bf16,
                                            {c.batch, c.seqlen, c.heads_kv, c.head_dim}, gpu);
     p.v = polyhead::TensorView::contiguous(v, polyhead::DType::bf16,
-                                           {c.batch, c.seqlen, c.heads_kv, c.head_dim}, gpu);
-    p.o = polyhead::TensorView::contiguous(o, polyhead::DType::bf16,
-                                           {c.batch, sq, c.heads_q, c.head_dim}, gpu);
+                                           {c.batch, c.seqlen, c.heads_kv, dv}, gpu);
+    p.o = polyhead::TensorView::contiguous(o, polyhead::DType::bf16, {c.batch, sq, c.heads_q, dv},
+                                           gpu);
     p.mask = mask;
     double flops = 0, ms = 0;
     std::string note;
@@ -224,10 +226,11 @@ int main(int argc, char** argv) {
     std::snprintf(buf, sizeof(buf),
                   "%s    {\"name\": \"%s\", \"kind\": \"%s\", \"batch\": %lld, \"seqlen\": %lld, "
                   "\"seqlen_q\": %lld, \"heads_q\": %lld, \"heads_kv\": %lld, \"head_dim\": %lld, "
+                  "\"head_dim_v\": %lld, "
                   "\"window\": %lld, \"na_grid\": %lld, \"na_kernel\": %lld, \"flops\": %.6e}",
                   case_rows.empty() ? "" : ",\n", c.name.c_str(), c.kind.c_str(),
                   (long long)c.batch, (long long)c.seqlen, (long long)sq, (long long)c.heads_q,
-                  (long long)c.heads_kv, (long long)c.head_dim, (long long)c.window,
+                  (long long)c.heads_kv, (long long)c.head_dim, (long long)dv, (long long)c.window,
                   (long long)c.na_grid, (long long)c.na_kernel, flops);
     case_rows += buf;
     for (void* ptr : {q, k, v, o}) CHECK_CUDA(cudaFree(ptr));

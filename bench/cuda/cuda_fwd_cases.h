@@ -1,9 +1,10 @@
 // The cases of the CUDA forward benchmark (DESIGN.md section 7, issue 4): bf16, 16k tokens per
 // batch at hidden size 2048 (B * S = 16384, H = 2048 / D) for D = 64 / 128 / 256 and S = 512 to
 // 16k, causal and not; GQA 32/8 at 8k; a causal sliding window of 1024 keys at 16k; 2-D
-// neighborhood attention 17x17 on a 128x128 token grid; decode (one query row per sequence, no
-// mask) with GQA 64/8 over a 32k cache, at batch 8 (the grid's decode case) and 1. bench/anchors/
-// torch_sdpa.py times the same list (written to JSON by cuda_fwd_bench --cases) through PyTorch.
+// neighborhood attention 17x17 on a 128x128 token grid; MLA prefill (Dqk 192, Dv 128) at 8k; decode
+// (one query row per sequence, no mask) with GQA 64/8 over a 32k cache, at batch 8 (the grid's
+// decode case) and 1. bench/anchors/ torch_sdpa.py times the same list (written to JSON by
+// cuda_fwd_bench --cases) through PyTorch.
 #pragma once
 
 #include <cstdint>
@@ -16,10 +17,11 @@ struct FwdBenchCase {
   std::string name;
   std::string kind;  // dense | causal | window | na2d | decode (no mask, seqlen_q rows)
   int64_t batch = 1, seqlen = 0, heads_q = 0, heads_kv = 0, head_dim = 128;
-  int64_t seqlen_q = 0;   // query rows per sequence; 0: seqlen (decode: 1)
-  int64_t window = 0;     // window: keys [i - window + 1, i]
-  int64_t na_grid = 0;    // na2d: grid side (seqlen = side^2)
-  int64_t na_kernel = 0;  // na2d: kernel side
+  int64_t head_dim_v = 0;  // Dv; 0: head_dim
+  int64_t seqlen_q = 0;    // query rows per sequence; 0: seqlen (decode: 1)
+  int64_t window = 0;      // window: keys [i - window + 1, i]
+  int64_t na_grid = 0;     // na2d: grid side (seqlen = side^2)
+  int64_t na_kernel = 0;   // na2d: kernel side
 };
 
 inline std::vector<FwdBenchCase> fwd_bench_cases(bool quick) {
@@ -46,6 +48,15 @@ inline std::vector<FwdBenchCase> fwd_bench_cases(bool quick) {
     c.kind = causal ? "causal" : "dense";
     c.name = std::string("gqa32x8_") + c.kind + "_d128_s8192";
     c.batch = 2, c.seqlen = 8192, c.heads_q = 32, c.heads_kv = 8, c.head_dim = 128;
+    cases.push_back(c);
+  }
+  // MLA prefill (DeepSeek-V2/V3): Dqk 192 (128 + 64 rotary), Dv 128.
+  for (bool causal : {false, true}) {
+    FwdBenchCase c;
+    c.kind = causal ? "causal" : "dense";
+    c.name = std::string("mla192x128_") + c.kind + "_s8192";
+    c.batch = 2, c.seqlen = 8192, c.heads_q = c.heads_kv = 16, c.head_dim = 192;
+    c.head_dim_v = 128;
     cases.push_back(c);
   }
   {
