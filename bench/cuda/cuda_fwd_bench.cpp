@@ -1,11 +1,13 @@
 // Times the cuda backend's forward pass on the cases of cuda_fwd_cases.h and writes JSON.
 //
 //   cuda_fwd_bench [--quick] [--repeats N] [--json out.json] [--cases cases.json] [--only S1,S2]
-//                  [--family auto|mma|wgmma|ws] [--ctas N] [--no-patch-order]
+//                  [--family auto|mma|wgmma|ws] [--ctas N] [--no-patch-order] [--persistent]
 //
 // --family picks the tensor-core kernel family (dev/cuda_fwd ladder; ws: the warp-specialized
-// kernel, dense d128 only, other cases are reported as refused); with mma, wgmma or ws a call
-// is the dispatcher's fwd_run (no validation), with auto (the default) the public call.
+// kernel, forced, cases it cannot run reported as refused); with mma, wgmma or ws a call is the
+// dispatcher's fwd_run (no validation), with auto (the default) the public call. --persistent
+// runs the warp-specialized kernel, where the dispatcher picks it, in its persistent form
+// (FwdOverrides::ws_persistent).
 // --ctas caps the persistent wgmma kernel's grid (FwdOverrides::max_ctas; -1: one CTA per
 // work item, as a non-persistent grid). --no-patch-order runs neighborhood masks in row order
 // instead of patch order (FwdOverrides::patch_order).
@@ -83,6 +85,7 @@ int main(int argc, char** argv) {
   std::string json_path, cases_path, only;
   auto family = polyhead::cuda::FwdFamily::automatic;
   int ctas = 0;
+  bool persistent = false;
   bool patch_order = true;
   for (int a = 1; a < argc; ++a) {
     const std::string arg = argv[a];
@@ -106,12 +109,14 @@ int main(int argc, char** argv) {
       ++a;
     else if (arg == "--ctas" && a + 1 < argc)
       ctas = std::atoi(argv[++a]);
+    else if (arg == "--persistent")
+      persistent = true;
     else if (arg == "--no-patch-order")
       patch_order = false;
     else {
       std::fprintf(stderr,
                    "usage: %s [--quick] [--repeats N] [--json F] [--cases F] [--only S] "
-                   "[--family auto|mma|wgmma|ws] [--ctas N] [--no-patch-order]\n",
+                   "[--family auto|mma|wgmma|ws] [--ctas N] [--no-patch-order] [--persistent]\n",
                    argv[0]);
       return 1;
     }
@@ -186,11 +191,13 @@ int main(int argc, char** argv) {
         polyhead::RunOptions opt{.backend = "cuda", .stream = stream};
         const polyhead::ProblemShape shape = polyhead::validate(p);
         auto call = [&] {
-          if (family == polyhead::cuda::FwdFamily::automatic && ctas == 0 && patch_order) {
+          if (family == polyhead::cuda::FwdFamily::automatic && ctas == 0 && patch_order &&
+              !persistent) {
             polyhead::attention(p, opt);
           } else {
             polyhead::cuda::FwdOverrides ov;
             ov.family = family, ov.max_ctas = ctas, ov.patch_order = patch_order;
+            ov.ws_persistent = persistent;
             polyhead::cuda::fwd_run(p, shape, stream, ov);
           }
         };

@@ -1,5 +1,6 @@
 // Behaviour of the cuda forward beyond the table: streams, large shapes, every mask kind of
 // the engine through the block-map path, and the refusals supports() must give.
+#include <cmath>
 #include <limits>
 #include <string>
 #include <utility>
@@ -192,6 +193,70 @@ TEST(CudaFwd, WarpSpecialized) {
               std::string::npos)
         << e.what();
   }
+}
+
+// The persistent warp-specialized kernel (FwdOverrides::ws_persistent): several items per CTA
+// (3 CTAs) and one CTA per SM, every head-dim pair, masks of both kinds, varlen, score mods,
+// LSE and f32 output; Inf and NaN in V at keys of partial tiles, which send items through the
+// exact pass (fwd_ws/exact_items.cuh).
+TEST(CudaFwd, WarpSpecializedPersistent) {
+  SKIP_WITHOUT_GPU();
+  if (!device_is_sm90()) GTEST_SKIP() << "needs the sm_90a kernels";
+  int n = 0;
+  const float inf = std::numeric_limits<float>::infinity();
+  for (auto [dqk, dv] : {std::pair<int64_t, int64_t>{128, 128}, {64, 64}, {192, 128}, {256, 256}}) {
+    if (!config_compiled(DType::bf16, dqk, dv, cuda::FwdFamily::ws)) continue;
+    for (int ctas : {3, 0}) {
+      FwdCase base;
+      base.family = cuda::FwdFamily::ws;
+      base.ws_persistent = true;
+      base.max_ctas = ctas;
+      base.dqk = dqk, base.dv = dv;
+      auto run = [&](FwdCase c) {
+        c.seed = uint64_t(900 + n++);
+        expect_matches(c);
+      };
+      FwdCase c = base;
+      c.batch = 2, c.sq = 300, c.sk = 1000, c.hq = 8, c.hkv = 2;
+      run(c);
+      c.mask = MaskSpec::causal();
+      c.sinks = true;
+      run(c);
+      c.mask = MaskSpec::causal(Alignment::top_left);
+      c.sinks = false, c.softcap = 20.0f, c.alibi = true;
+      run(c);
+      c = base;
+      c.mask = MaskSpec::window(100, 0);
+      c.sq = c.sk = 333, c.hq = 4, c.hkv = 2, c.batch = 2;
+      c.o_dtype = DType::f32;
+      run(c);
+      c.o_dtype = DType::bf16;
+      c.v_pokes = {{1, 200, 1, 5, inf}, {0, 40, 0, 3, std::nanf("")}};
+      run(c);
+      c.mask = MaskSpec::causal();
+      run(c);
+      c = base;
+      c.varlen_q = {1, 0, 200, 129, 7};
+      c.varlen_k = {5, 3, 150, 300, 0};
+      c.mask = MaskSpec::causal();
+      run(c);
+      c.host_cu_seqlens = true;
+      c.mask = MaskSpec::window(30, 0, Alignment::top_left);
+      run(c);
+      c = base;
+      c.mask = MaskSpec::parse("na:grid=24x20,kernel=7x5");
+      c.sq = c.sk = 480;
+      run(c);
+    }
+  }
+  FwdCase c;
+  c.family = cuda::FwdFamily::ws;
+  c.ws_persistent = true;
+  c.dtype = c.o_dtype = DType::f16;
+  c.mask = MaskSpec::causal();
+  c.v_pokes = {{0, 100, 1, 7, -inf}};
+  c.seed = uint64_t(900 + n++);
+  expect_matches(c);
 }
 
 // Split-KV (FwdOverrides::kv_splits) on the wgmma kernel: decode packed and unpacked, with

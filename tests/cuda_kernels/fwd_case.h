@@ -80,10 +80,11 @@ struct FwdCase {
   bool host_cu_seqlens = false;
   bool force_block_map = false;
   cuda::FwdFamily family = cuda::FwdFamily::automatic;
-  int max_ctas = 0;         // persistent kernels: cap on CTAs (several work items per CTA)
-  bool patch_order = true;  // neighborhood masks in patch order (FwdOverrides::patch_order)
-  bool pack_gqa = true;     // decode: grouped heads as rows (FwdOverrides::pack_gqa)
-  int kv_splits = 0;        // split-KV on the wgmma kernel (FwdOverrides::kv_splits)
+  int max_ctas = 0;            // persistent kernels: cap on CTAs (several work items per CTA)
+  bool patch_order = true;     // neighborhood masks in patch order (FwdOverrides::patch_order)
+  bool pack_gqa = true;        // decode: grouped heads as rows (FwdOverrides::pack_gqa)
+  int kv_splits = 0;           // split-KV on the wgmma kernel (FwdOverrides::kv_splits)
+  bool ws_persistent = false;  // the persistent warp-specialized kernel (FwdOverrides)
   // Values written into v before the run: {batch, key token, kv head, column, value}. Where
   // the reference output is then non-finite the kernel must give the same class of value.
   struct Poke {
@@ -95,17 +96,17 @@ struct FwdCase {
   uint64_t seed = 1;
 
   std::string describe() const {
-    std::string s = std::string(dtype_name(dtype)) + "->" + std::string(dtype_name(o_dtype)) +
-                    " B=" + std::to_string(batch) + " Sq=" + std::to_string(sq) +
-                    " Sk=" + std::to_string(sk) + " H=" + std::to_string(hq) + "/" +
-                    std::to_string(hkv) + " D=" + std::to_string(dqk) + "/" + std::to_string(dv) +
-                    " mask=" + mask.to_string() + " softcap=" + std::to_string(softcap) +
-                    " alibi=" + std::to_string(alibi) + " sinks=" + std::to_string(sinks) +
-                    " lse=" + std::to_string(lse) + " map=" + std::to_string(force_block_map) +
-                    " family=" + std::to_string(int(family)) + " ctas=" + std::to_string(max_ctas) +
-                    " patch=" + std::to_string(patch_order) + " pack=" + std::to_string(pack_gqa) +
-                    " splits=" + std::to_string(kv_splits) + " pad=" + std::to_string(token_pad) +
-                    " seed=" + std::to_string(seed);
+    std::string s =
+        std::string(dtype_name(dtype)) + "->" + std::string(dtype_name(o_dtype)) +
+        " B=" + std::to_string(batch) + " Sq=" + std::to_string(sq) + " Sk=" + std::to_string(sk) +
+        " H=" + std::to_string(hq) + "/" + std::to_string(hkv) + " D=" + std::to_string(dqk) + "/" +
+        std::to_string(dv) + " mask=" + mask.to_string() + " softcap=" + std::to_string(softcap) +
+        " alibi=" + std::to_string(alibi) + " sinks=" + std::to_string(sinks) +
+        " lse=" + std::to_string(lse) + " map=" + std::to_string(force_block_map) +
+        " family=" + std::to_string(int(family)) + " ctas=" + std::to_string(max_ctas) +
+        " patch=" + std::to_string(patch_order) + " pack=" + std::to_string(pack_gqa) +
+        " splits=" + std::to_string(kv_splits) + " persistent=" + std::to_string(ws_persistent) +
+        " pad=" + std::to_string(token_pad) + " seed=" + std::to_string(seed);
     if (scale) s += " scale=" + std::to_string(*scale);
     for (const Poke& pk : v_pokes) {
       s += " v[" + std::to_string(pk.b) + "," + std::to_string(pk.t) + "," + std::to_string(pk.h) +
@@ -257,7 +258,8 @@ inline CompareResult run_case(const FwdCase& c, cudaStream_t stream = nullptr) {
   EXPECT_TRUE(st.ok) << st.reason;
   if (!st.ok) return res;
   cuda::fwd_run(g, shape, stream,
-                {c.force_block_map, c.family, c.max_ctas, c.patch_order, c.pack_gqa, c.kv_splits});
+                {c.force_block_map, c.family, c.max_ctas, c.patch_order, c.pack_gqa, c.kv_splits,
+                 c.ws_persistent});
   EXPECT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
   EXPECT_EQ(cudaGetLastError(), cudaSuccess);
 

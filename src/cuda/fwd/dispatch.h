@@ -33,6 +33,9 @@ struct FwdOverrides {
   // Split-KV on the wgmma kernel (params.h, split_combine.h): 0 = the dispatcher decides,
   // 1 = never, n > 1 = n shares of every query tile's key tiles.
   int kv_splits = 0;
+  // The warp-specialized kernel in its persistent form (fwd_ws/persistent.cuh, not yet
+  // measured): one CTA per SM over the work list, then the exact pass over listed items.
+  bool ws_persistent = false;
 };
 
 Status fwd_supports(const AttentionProblem& p, const ProblemShape& s);

@@ -98,6 +98,11 @@ struct FwdParams {
   // p reads and writes token order.token(p); the block map is compiled over positions. Last,
   // so the fields before it keep their offsets in the kernels' parameter space.
   TokenOrder order;
+  // The persistent warp-specialized kernel (fwd_ws/persistent.cuh): work items whose partial
+  // tiles met Inf/NaN in V, for the exact pass after it (fwd_ws/exact_items.cuh). Null: the
+  // one-CTA-per-item kernel, which recomputes such items itself.
+  int32_t* redo_count = nullptr;   // zeroed before the launch
+  uint32_t* redo_items = nullptr;  // [work_items]
 };
 
 }  // namespace polyhead::cuda

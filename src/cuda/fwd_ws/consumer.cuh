@@ -19,6 +19,9 @@
 namespace polyhead::cuda {
 
 // Addresses of the shared-memory layout (FwdWsTraits): Q, the stages (K then V), mbarriers.
+// Key tiles pass through the ring in one sequence over all of a CTA's items (the persistent
+// kernel); tile g of it sits in stage slot(g) and completes that stage's barriers' phase of
+// parity parity(g).
 template <typename T>
 struct WsRing {
   uint32_t base;
@@ -29,16 +32,16 @@ struct WsRing {
   }
   __device__ __forceinline__ uint32_t v(int s) const { return k(s) + T::kBytesK; }
   __device__ __forceinline__ uint32_t bar(int i) const { return base + T::kOffBar + 8u * i; }
-  // q_full, k_full[kStages], v_full[kStages], empty[kStages], redo
+  // q_full, k_full[kStages], v_full[kStages], empty[kStages], redo, q_empty
   __device__ __forceinline__ uint32_t q_full() const { return bar(0); }
   __device__ __forceinline__ uint32_t k_full(int s) const { return bar(1 + s); }
   __device__ __forceinline__ uint32_t v_full(int s) const { return bar(1 + T::kStages + s); }
   __device__ __forceinline__ uint32_t empty(int s) const { return bar(1 + 2 * T::kStages + s); }
   __device__ __forceinline__ uint32_t redo() const { return bar(1 + 3 * T::kStages); }
-  // Key tile n: its stage and the parity of that stage's barrier phase.
-  __device__ __forceinline__ static int slot(int32_t n) { return n % T::kStages; }
-  __device__ __forceinline__ static uint32_t parity(int32_t n) {
-    return uint32_t((n / T::kStages) & 1);
+  __device__ __forceinline__ uint32_t q_empty() const { return bar(2 + 3 * T::kStages); }
+  __device__ __forceinline__ static int slot(int32_t g) { return g % T::kStages; }
+  __device__ __forceinline__ static uint32_t parity(int32_t g) {
+    return uint32_t((g / T::kStages) & 1);
   }
 };
 
@@ -63,20 +66,21 @@ __device__ __forceinline__ void ws_scores(float (&sc)[1][T::kNTiles][4], const F
 template <typename T>
 __device__ __forceinline__ void consume_serial(const FwdParams& p, const WorkTile& w,
                                                const KeyTiles<T::kBlockM, T::kBlockN>& tiles,
-                                               const WsRing<T>& ring, int cw, int warp_row0,
-                                               int lane, float sl2, float (&o)[1][T::kDTiles][4],
+                                               const WsRing<T>& ring, int32_t g0, int cw,
+                                               int warp_row0, int lane, float sl2,
+                                               float (&o)[1][T::kDTiles][4],
                                                OnlineSoftmax<T>& softmax, bool& partial) {
   for (int32_t n = 0; n < tiles.count; ++n) {
-    const int s = ring.slot(n);
+    const int s = ring.slot(g0 + n);
     const KeyTileRef tile = tiles[n];
     partial |= tile.slot != -1;
-    tma::wait(ring.k_full(s), ring.parity(n));
+    tma::wait(ring.k_full(s), ring.parity(g0 + n));
     float sc[1][T::kNTiles][4];
     issue_qk_sm90<T>(sc, ring.q(), ring.k(s), cw);
     wait_qk_sm90<T>(sc);
     ws_scores<T>(sc, p, w, tile, warp_row0, lane);
     softmax.update(sc, o, sl2);
-    tma::wait(ring.v_full(s), ring.parity(n));
+    tma::wait(ring.v_full(s), ring.parity(g0 + n));
     gemm_pv_sm90<T>(o, sc, ring.v(s));  // waits for its products
     tma::arrive(ring.empty(s));
   }
@@ -85,8 +89,8 @@ __device__ __forceinline__ void consume_serial(const FwdParams& p, const WorkTil
 template <typename T>
 __device__ __forceinline__ void consume_overlapped(const FwdParams& p, const WorkTile& w,
                                                    const KeyTiles<T::kBlockM, T::kBlockN>& tiles,
-                                                   const WsRing<T>& ring, int cw, int warp_row0,
-                                                   int lane, float sl2,
+                                                   const WsRing<T>& ring, int32_t g0, int cw,
+                                                   int warp_row0, int lane, float sl2,
                                                    float (&o)[1][T::kDTiles][4],
                                                    OnlineSoftmax<T>& softmax, bool& partial) {
   const int32_t count = tiles.count;
@@ -99,10 +103,10 @@ __device__ __forceinline__ void consume_overlapped(const FwdParams& p, const Wor
   {
     const KeyTileRef tile = tiles[0];
     partial = tile.slot != -1;
-    tma::wait(ring.k_full(0), 0);
+    tma::wait(ring.k_full(ring.slot(g0)), ring.parity(g0));
     float sc[1][T::kNTiles][4];
     if (T::kPingPong) turn_wait(my_turn);
-    issue_qk_sm90<T>(sc, ring.q(), ring.k(0), cw);
+    issue_qk_sm90<T>(sc, ring.q(), ring.k(ring.slot(g0)), cw);
     if (T::kPingPong) turn_open(other_turn);
     wait_qk_sm90<T>(sc);
     ws_scores<T>(sc, p, w, tile, warp_row0, lane);
@@ -111,13 +115,13 @@ __device__ __forceinline__ void consume_overlapped(const FwdParams& p, const Wor
     pack_p_sm90<T>(pa, sc);
   }
   for (int32_t n = 1; n < count; ++n) {
-    const int s = ring.slot(n), prev = ring.slot(n - 1);
+    const int s = ring.slot(g0 + n), prev = ring.slot(g0 + n - 1);
     const KeyTileRef tile = tiles[n];
     partial |= tile.slot != -1;
     // Both waits before the products: a wait may leave the kernel (tma::wait), and ptxas
     // would then stop for the products in flight before it.
-    tma::wait(ring.v_full(prev), ring.parity(n - 1));
-    tma::wait(ring.k_full(s), ring.parity(n));
+    tma::wait(ring.v_full(prev), ring.parity(g0 + n - 1));
+    tma::wait(ring.k_full(s), ring.parity(g0 + n));
     float sc[1][T::kNTiles][4];
     if (T::kPingPong) turn_wait(my_turn);
     issue_qk_sm90<T>(sc, ring.q(), ring.k(s), cw);
@@ -134,8 +138,8 @@ __device__ __forceinline__ void consume_overlapped(const FwdParams& p, const Wor
     if (moved) OnlineSoftmax<T>::rescale(o, alpha);
     pack_p_sm90<T>(pa, sc);
   }
-  const int last = ring.slot(count - 1);
-  tma::wait(ring.v_full(last), ring.parity(count - 1));
+  const int last = ring.slot(g0 + count - 1);
+  tma::wait(ring.v_full(last), ring.parity(g0 + count - 1));
   issue_pv_sm90<T>(o, pa, ring.v(last));
   sm90::wait<0>();
   settle_pv_sm90<T>(o, pa);

@@ -54,8 +54,8 @@ struct FwdWsTraits : FwdTraitsBase<Elem_, Dqk, Dv, FwdWsTile<Dqk, Dv>> {
   static constexpr uint32_t kKvBlockBytes = Tile::kBlockN * 128;
   static constexpr uint32_t kOffStages = kBytesQ;
   static constexpr uint32_t kOffBar = kOffStages + kStages * kBytesStage;
-  // q_full, k_full[kStages], v_full[kStages], empty[kStages], redo
-  static constexpr uint32_t kSmemBytes = kOffBar + 8 * (2 + 3 * kStages) + 1024;  // + alignment
+  // q_full, k_full[kStages], v_full[kStages], empty[kStages], redo, q_empty
+  static constexpr uint32_t kSmemBytes = kOffBar + 8 * (3 + 3 * kStages) + 1024;  // + alignment
   __device__ static constexpr int v_index(int key, int col) {
     return int(sm90::swizzled_offset<Tile::kBlockN>(key, col) / 2);
   }
@@ -103,6 +103,32 @@ __device__ __forceinline__ void load_kv_ws(uint32_t stage, const CUtensorMap* tk
   }
 }
 
+// Every mbarrier of the ring, by one thread, before the CTA's first barrier.
+template <typename T>
+__device__ __forceinline__ void init_ws_barriers(const WsRing<T>& ring) {
+  tma::barrier_init(ring.q_full(), 1);
+  for (int s = 0; s < T::kStages; ++s) {
+    tma::barrier_init(ring.k_full(s), 1);
+    tma::barrier_init(ring.v_full(s), 1);
+    tma::barrier_init(ring.empty(s), 256);  // every consumer thread arrives
+  }
+  tma::barrier_init(ring.redo(), 1);
+  tma::barrier_init(ring.q_empty(), 256);
+  tma::fence_barrier_init();
+}
+
+// The item's Q tile, completing on q_full.
+template <typename T>
+__device__ __forceinline__ void load_q_ws(const WsRing<T>& ring, const CUtensorMap* tq,
+                                          const WorkTile& w) {
+  tma::arrive_expect_tx(ring.q_full(), T::kBytesQ);
+#pragma unroll
+  for (int cb = 0; cb < T::kHeadDimQK / 64; ++cb) {
+    tma::load_4d(ring.q() + uint32_t(cb) * T::kQBlockBytes, tq, ring.q_full(), cb * 64, w.head,
+                 w.q_start + w.q_tile * T::kBlockM, w.batch);
+  }
+}
+
 template <typename T>
 __global__ void __launch_bounds__(T::kCtaThreads, 1)
     fwd_ws_kernel(const __grid_constant__ FwdParams p, const __grid_constant__ CUtensorMap tq,
@@ -120,16 +146,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, 1)
   const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);
   const uint32_t raw = ptx::smem_u32(smem_raw);
   const WsRing<T> ring(raw);
-  if (tid == 0) {
-    tma::barrier_init(ring.q_full(), 1);
-    for (int s = 0; s < T::kStages; ++s) {
-      tma::barrier_init(ring.k_full(s), 1);
-      tma::barrier_init(ring.v_full(s), 1);
-      tma::barrier_init(ring.empty(s), 256);  // every consumer thread arrives
-    }
-    tma::barrier_init(ring.redo(), 1);
-    tma::fence_barrier_init();
-  }
+  if (tid == 0) init_ws_barriers<T>(ring);
   __syncthreads();
 
   if (wg == 0) {  // producer
@@ -138,11 +155,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, 1)
       tma::prefetch_map(&tq);
       tma::prefetch_map(&tk);
       tma::prefetch_map(&tv);
-      tma::arrive_expect_tx(ring.q_full(), T::kBytesQ);
-      for (int cb = 0; cb < T::kHeadDimQK / 64; ++cb) {
-        tma::load_4d(ring.q() + uint32_t(cb) * T::kQBlockBytes, &tq, ring.q_full(), cb * 64, w.head,
-                     w.q_start + w.q_tile * T::kBlockM, w.batch);
-      }
+      load_q_ws<T>(ring, &tq, w);
       for (int32_t n = 0; n < count; ++n) {
         const int s = ring.slot(n);
         // The stage's previous tile (n - kStages) is released by the consumers' arrivals:
@@ -167,9 +180,9 @@ __global__ void __launch_bounds__(T::kCtaThreads, 1)
   tma::wait(ring.q_full(), 0);
   bool partial = false;
   if constexpr (T::kOverlap) {
-    consume_overlapped<T>(p, w, tiles, ring, cw, warp_row0, lane, sl2, o, softmax, partial);
+    consume_overlapped<T>(p, w, tiles, ring, 0, cw, warp_row0, lane, sl2, o, softmax, partial);
   } else {
-    consume_serial<T>(p, w, tiles, ring, cw, warp_row0, lane, sl2, o, softmax, partial);
+    consume_serial<T>(p, w, tiles, ring, 0, cw, warp_row0, lane, sl2, o, softmax, partial);
   }
   // A partial tile whose V holds Inf/NaN puts 0 * Inf = NaN into rows that cannot see that
   // key: an item with partial tiles whose O ends non-finite is computed again, tile by tile,

@@ -6,9 +6,13 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
+
 #include "cuda/cuda_check.h"
 #include "cuda/fwd/launch.cuh"
+#include "cuda/fwd_ws/exact_items.cuh"
 #include "cuda/fwd_ws/kernel.cuh"
+#include "cuda/fwd_ws/persistent.cuh"
 #include "cuda/tma/tensor_map.h"
 
 namespace polyhead::cuda {
@@ -47,12 +51,34 @@ void launch_fwd_ws(const FwdParams& p, cudaStream_t stream) {
                                         p.k_row_stride, p.k_head_stride, T::kBlockN);
   const CUtensorMap tv = token_rows_map(p.v, batch, p.rows_k, heads_kv, Dv, p.v_batch_stride,
                                         p.v_row_stride, p.v_head_stride, T::kBlockN);
-  auto kernel = fwd_ws_kernel<T>;
+  if (p.redo_count == nullptr) {  // one CTA per item
+    auto kernel = fwd_ws_kernel<T>;
+    POLYHEAD_CUDA_CHECK(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes));
+    const dim3 grid{unsigned(p.q_tiles), unsigned(p.heads_q), unsigned(batch)};
+    kernel<<<grid, T::kCtaThreads, T::kSmemBytes, stream>>>(p, tq, tk, tv);
+    POLYHEAD_CUDA_CHECK_LAUNCH("fwd_ws_kernel");
+    return;
+  }
+  // Persistent: one CTA per SM (fewer with fewer items, or max_ctas), then the exact pass over
+  // the items it listed, with at most two CTAs per SM of 128 threads.
+  int device = 0, sms = 0;
+  POLYHEAD_CUDA_CHECK(cudaGetDevice(&device));
+  POLYHEAD_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  const int64_t cap = p.max_ctas > 0 ? std::min(sms, p.max_ctas) : sms;
+  const unsigned ctas = unsigned(std::min<int64_t>(p.work_items, cap));
+  if (ctas == 0) return;
+  auto kernel = fwd_ws_persistent_kernel<T>;
   POLYHEAD_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes));
-  const dim3 grid{unsigned(p.q_tiles), unsigned(p.heads_q), unsigned(batch)};
-  kernel<<<grid, T::kCtaThreads, T::kSmemBytes, stream>>>(p, tq, tk, tv);
-  POLYHEAD_CUDA_CHECK_LAUNCH("fwd_ws_kernel");
+  kernel<<<ctas, T::kCtaThreads, T::kSmemBytes, stream>>>(p, tq, tk, tv);
+  POLYHEAD_CUDA_CHECK_LAUNCH("fwd_ws_persistent_kernel");
+  auto exact = fwd_ws_exact_items_kernel<T>;
+  const int smem = int(sizeof(float)) * simt_rows_smem_floats(Dqk, Dv);
+  POLYHEAD_CUDA_CHECK(
+      cudaFuncSetAttribute(exact, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  exact<<<unsigned(2 * sms), kSimtThreads, smem, stream>>>(p);
+  POLYHEAD_CUDA_CHECK_LAUNCH("fwd_ws_exact_items_kernel");
 }
 
 }  // namespace polyhead::cuda

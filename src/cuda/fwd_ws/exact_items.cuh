@@ -1,0 +1,31 @@
+// The exact pass after the persistent warp-specialized kernel (fwd_ws/persistent.cuh): the
+// work items it listed (partial tiles whose V held Inf/NaN, so the tensor cores' 0 * Inf may
+// have reached rows that cannot see the key) are computed again with fp32 FMA, skipping
+// masked pairs (fwd/simt_rows.cuh), over the same key tiles, and their O and LSE overwritten.
+// The list is usually empty: the CTAs read its length and leave.
+#pragma once
+
+#include <cstdint>
+
+#include "cuda/fwd/params.h"
+#include "cuda/fwd/schedule.h"
+#include "cuda/fwd/simt_rows.cuh"
+#include "cuda/fwd/work.cuh"
+
+namespace polyhead::cuda {
+
+template <typename T>
+__global__ void __launch_bounds__(kSimtThreads)
+    fwd_ws_exact_items_kernel(const __grid_constant__ FwdParams p) {
+  extern __shared__ float smem_f[];
+  constexpr int64_t kGroups = T::kBlockM / kSimtRows;  // 32-row groups per item
+  const int64_t jobs = int64_t(*p.redo_count) * kGroups;
+  for (int64_t e = blockIdx.x; e < jobs; e += gridDim.x) {
+    WorkTile w;
+    if (!resolve_item<T::kBlockM>(p, int32_t(p.redo_items[e / kGroups]), w)) continue;
+    simt_rows<typename T::Elem, T::kBlockM, T::kBlockN>(p, w, int(e % kGroups) * kSimtRows,
+                                                        T::kHeadDimQK, T::kHeadDimV, smem_f);
+  }
+}
+
+}  // namespace polyhead::cuda

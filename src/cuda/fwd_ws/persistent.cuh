@@ -1,0 +1,102 @@
+// The persistent form of the warp-specialized kernel (fwd_ws/kernel.cuh), opt-in while it is
+// measured (FwdOverrides::ws_persistent): one CTA per SM walks the work list (schedule.h) in
+// the snake order of the wgmma kernel, so an item costs no launch, no barrier setup and no
+// empty ring:
+//   the producer loads the next item's Q as soon as both consumers have arrived on q_empty
+//     (their last S product of the item is done), and streams K and V through the ring in one
+//     sequence over all of the CTA's items, so the next item's first tiles load while the
+//     consumers finish the current one and write its output;
+//   the consumers cannot recompute an item themselves (the ring already holds the next item's
+//     tiles), so an item with partial tiles whose O ends non-finite goes on a list, and
+//     fwd_ws/exact_items.cuh computes it again exactly after this kernel.
+#pragma once
+
+#include "cuda/fwd/schedule.h"
+#include "cuda/fwd_ws/kernel.cuh"
+
+namespace polyhead::cuda {
+
+template <typename T>
+__global__ void __launch_bounds__(T::kCtaThreads, 1)
+    fwd_ws_persistent_kernel(const __grid_constant__ FwdParams p,
+                             const __grid_constant__ CUtensorMap tq,
+                             const __grid_constant__ CUtensorMap tk,
+                             const __grid_constant__ CUtensorMap tv) {
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  extern __shared__ __align__(1024) unsigned char smem_raw[];
+  const int tid = int(threadIdx.x);
+  const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);  // warp-uniform (kernel.cuh)
+  const WsRing<T> ring(ptx::smem_u32(smem_raw));
+  if (tid == 0) init_ws_barriers<T>(ring);
+  __syncthreads();
+  const PersistentSchedule sched{p.work_items, int32_t(gridDim.x), int32_t(blockIdx.x)};
+
+  if (wg == 0) {  // producer
+    tma::release_registers<T::kProducerRegs>();
+    if (tid == 0) {
+      tma::prefetch_map(&tq);
+      tma::prefetch_map(&tk);
+      tma::prefetch_map(&tv);
+      int32_t g = 0, it = 0;  // ring tiles and items so far
+      for (int32_t r = 0;; ++r) {
+        const uint32_t item = sched.item(r);
+        if (item >= uint32_t(p.work_items)) break;
+        WorkTile w;
+        if (!resolve_item<T::kBlockM>(p, int32_t(item), w)) continue;  // varlen padding
+        const KeyTiles<T::kBlockM, T::kBlockN> tiles(p, w);
+        // Q is free once the consumers are done with the previous item's S products:
+        // completion it - 1 of q_empty.
+        if (it > 0) tma::wait(ring.q_empty(), uint32_t((it - 1) & 1));
+        load_q_ws<T>(ring, &tq, w);
+        const int32_t kv_head = w.head / p.group;
+        for (int32_t n = 0; n < tiles.count; ++n, ++g) {
+          const int s = ring.slot(g);
+          // Tile g - kStages, the stage's previous one, is released by the consumers.
+          if (g >= T::kStages) tma::wait(ring.empty(s), ring.parity(g) ^ 1u);
+          tma::arrive_expect_tx(ring.k_full(s), T::kBytesK);
+          tma::arrive_expect_tx(ring.v_full(s), T::kBytesV);
+          load_kv_ws<T>(ring.k(s), &tk, &tv, ring.k_full(s), ring.v_full(s), kv_head,
+                        w.k_start + tiles[n].index * T::kBlockN, w.batch);
+        }
+        ++it;
+      }
+    }
+    return;
+  }
+
+  tma::claim_registers<T::kConsumerRegs>();
+  const int ctid = tid - 128, cw = ctid / 128, lane = ctid & 31, warp = ctid >> 5;
+  const int warp_row0 = warp * 16;  // consumer warpgroup cw owns rows [64 cw, 64 cw + 64)
+  const float sl2 = p.transform ? 1.0f : p.scale_log2;
+  int32_t g = 0, it = 0;
+  for (int32_t r = 0;; ++r) {
+    const uint32_t item = sched.item(r);
+    if (item >= uint32_t(p.work_items)) break;
+    WorkTile w;
+    if (!resolve_item<T::kBlockM>(p, int32_t(item), w)) continue;
+    const KeyTiles<T::kBlockM, T::kBlockN> tiles(p, w);
+    float o[1][T::kDTiles][4];
+    zero_o<T>(o);
+    OnlineSoftmax<T> softmax;
+    tma::wait(ring.q_full(), uint32_t(it & 1));
+    bool partial = false;
+    if constexpr (T::kOverlap) {
+      consume_overlapped<T>(p, w, tiles, ring, g, cw, warp_row0, lane, sl2, o, softmax, partial);
+    } else {
+      consume_serial<T>(p, w, tiles, ring, g, cw, warp_row0, lane, sl2, o, softmax, partial);
+    }
+    g += tiles.count;
+    tma::arrive(ring.q_empty());  // every S product of the item has completed
+    // Partial tiles whose V holds Inf/NaN (see kernel.cuh): the exact pass takes the item.
+    if (partial && consumer_or(!isfinite(o_sum<T>(o))) && ctid == 0) {
+      p.redo_items[atomicAdd(p.redo_count, 1)] = item;
+    }
+    write_output<T>(o, softmax, p, w, sl2, warp_row0, lane);
+    ++it;
+  }
+#else
+  __trap();  // built without sm_90a code for this device: the dispatcher never launches it
+#endif
+}
+
+}  // namespace polyhead::cuda
