@@ -173,13 +173,27 @@ TEST(CudaFwd, WarpSpecialized) {
     c.v_pokes = {{1, 200, 1, 5, INFINITY}};
     expect_matches(c);
   }
-  // Forced, it runs block maps in token order: a neighborhood and S2.
+  // Forced, it runs block maps: a neighborhood whose grid no 128-token patch divides and S2
+  // in token order, then 2-D neighborhoods in patch order (5-D TMA boxes of the token grid;
+  // GQA, two sequences, Inf in V at a key some rows of its partial tile cannot see).
   for (const char* m : {"na:grid=24x20,kernel=7x5", "s2:block=64,local=2,vstride=4"}) {
     FwdCase c;
     c.family = cuda::FwdFamily::ws;
     c.mask = MaskSpec::parse(m);
     c.sq = c.sk = 480;
     c.seed = uint64_t(700 + n++);
+    expect_matches(c);
+  }
+  for (auto [m, tokens] : {std::pair<const char*, int64_t>{"na:grid=32x32,kernel=7x7", 1024},
+                           {"na:grid=16x24,kernel=5x9", 384}}) {
+    FwdCase c;
+    c.family = cuda::FwdFamily::ws;
+    c.mask = MaskSpec::parse(m);
+    c.sq = c.sk = tokens;
+    c.batch = 2, c.hq = 4, c.hkv = 2;
+    c.seed = uint64_t(700 + n++);
+    expect_matches(c);
+    c.v_pokes = {{1, 200, 1, 5, INFINITY}};
     expect_matches(c);
   }
   FwdCase c;
@@ -244,8 +258,13 @@ TEST(CudaFwd, WarpSpecializedPersistent) {
       c.mask = MaskSpec::window(30, 0, Alignment::top_left);
       run(c);
       c = base;
-      c.mask = MaskSpec::parse("na:grid=24x20,kernel=7x5");
+      c.mask = MaskSpec::parse("na:grid=24x20,kernel=7x5");  // token order
       c.sq = c.sk = 480;
+      run(c);
+      c.mask = MaskSpec::parse("na:grid=32x32,kernel=7x7");  // patch order (128-key tiles)
+      c.sq = c.sk = 1024, c.batch = 2, c.hq = 4, c.hkv = 2;
+      run(c);
+      c.v_pokes = {{1, 300, 0, 2, inf}};
       run(c);
     }
   }

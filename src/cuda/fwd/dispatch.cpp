@@ -162,17 +162,14 @@ bool packable_decode(const AttentionProblem& p, const ProblemShape& s) {
 
 // Why the warp-specialized kernel (fwd_ws/) cannot run a problem, or "" when it can. Its TMA
 // copies need 16-byte aligned tensors and strides; its grid is (query tiles, heads, batch) with
-// at most 65535 heads and sequences; it walks key tiles in token order and has no split-KV or
-// packed-GQA instance.
-std::string ws_refusal(const AttentionProblem& p, const ProblemShape& s, bool patch_order,
-                       const FwdOverrides& o) {
+// at most 65535 heads and sequences; it has no split-KV or packed-GQA instance.
+std::string ws_refusal(const AttentionProblem& p, const ProblemShape& s, const FwdOverrides& o) {
   if (!aligned(p.q, 16) || !aligned(p.k, 16) || !aligned(p.v, 16)) {
     return "q, k and v need 16-byte aligned data and token and head strides (TMA)";
   }
   if (s.heads_q > 65535 || (!s.varlen && s.batch > 65535)) {
     return "at most 65535 query heads and sequences";
   }
-  if (patch_order) return "patch order (a neighborhood mask) runs on the wgmma kernel";
   if (o.kv_splits > 1) return "split-KV runs on the wgmma kernel";
   if (o.pack_gqa && packable_decode(p, s)) return "packed GQA decode runs on the wgmma kernel";
   return "";
@@ -371,21 +368,30 @@ void fwd_run(const AttentionProblem& p, const ProblemShape& s, void* stream_ptr,
                    "cuda backend: the wgmma kernel family cannot run this problem");
     tc = sm90 != nullptr ? sm90 : find_tc(p.q.dtype, s.head_dim_qk, s.head_dim_v);
     // Patch order serves neighborhoods over many query tiles; a forced split-KV (which has
-    // its own instance) runs in token order, as does the warp-specialized kernel.
+    // its own instance) runs in token order.
     if (sm90 != nullptr && overrides.patch_order && overrides.kv_splits <= 1 &&
-        s.head_dim_qk <= 192 && overrides.family != FwdFamily::ws) {
+        s.head_dim_qk <= 192) {
       order = choose_patch_order(p, s, sm90->tile);
     }
     // The warp-specialized kernel takes the problems of the formula masks (none, causal,
     // windows) that it can run, that want no split-KV, and whose sequences reach its tile's
-    // kAutoMinKeys (tile_size.h, with the measurements).
+    // kAutoMinKeys (tile_size.h, with the measurements). Forced, it also runs block maps, and
+    // rank-2 neighborhoods in patch order with one 128-token patch per tile (TMA boxes of the
+    // token grid, fwd_ws/launch.cuh).
     const TcConfig* ws =
         overrides.family == FwdFamily::automatic || overrides.family == FwdFamily::ws
             ? find_sm90(p, s, TcKind::ws)
             : nullptr;
+    if (ws != nullptr && overrides.family == FwdFamily::ws) {
+      const auto* na = p.mask.get_if<NeighborhoodMask>();
+      order.reset();
+      if (overrides.patch_order && ws->tile.n == 128 && na != nullptr && na->rank == 2) {
+        order = choose_patch_order(p, s, ws->tile);
+      }
+    }
     const std::string ws_why = ws == nullptr
                                    ? "no instance for this dtype and head dims on this device"
-                                   : ws_refusal(p, s, order.has_value(), overrides);
+                                   : ws_refusal(p, s, overrides);
     if (overrides.family == FwdFamily::ws) {
       POLYHEAD_CHECK(ws_why.empty(),
                      "cuda backend: the warp-specialized kernel cannot run this problem (", ws_why,

@@ -45,8 +45,9 @@ __device__ __forceinline__ float to_f32(__half x) {
 }
 
 // Rows [r0, r0 + 32) of work tile w (tile height kTileM). Every thread of the CTA calls it with
-// the same arguments; it ends with the rows' O and LSE written.
-template <typename Elem, int kTileM, int kTileN>
+// the same arguments; it ends with the rows' O and LSE written. kPatched: rows and keys are
+// positions in patch order (token_order.h), read from and written to their tokens.
+template <typename Elem, int kTileM, int kTileN, bool kPatched = false>
 __device__ void simt_rows(const FwdParams& p, const WorkTile& w, int r0, int dqk, int dv,
                           float* smem) {
   constexpr int kWarps = kSimtThreads / 32, kRows = kSimtRows / kWarps;
@@ -57,14 +58,15 @@ __device__ void simt_rows(const FwdParams& p, const WorkTile& w, int r0, int dqk
   float* sk = sq + kSimtRows * dqk;  // [32][dqk + 1]
   float* sv = sk + 32 * k_row;       // [32][dv]
 
-  const int32_t i0 = w.q_tile * kTileM + r0;  // sequence row of the first row
-  const TileOrigins<Elem> g(p, w, i0);
+  const int32_t i0 = w.q_tile * kTileM + r0;  // sequence position of the first row
+  const TileOrigins<Elem> g(p, w, 0);
   const Elem *gq = g.q, *gk = g.k, *gv = g.v;
+  auto token = [&](int32_t pos) { return kPatched ? p.order.token(pos) : pos; };
 
   __syncthreads();  // a previous call's readers are done with the buffers
   for (int x = tid; x < kSimtRows * dqk; x += kSimtThreads) {
     const int r = x / dqk, d = x % dqk;
-    sq[x] = i0 + r < w.seqlen_q ? to_f32(gq[int64_t(r) * p.q_row_stride + d]) : 0.0f;
+    sq[x] = i0 + r < w.seqlen_q ? to_f32(gq[int64_t(token(i0 + r)) * p.q_row_stride + d]) : 0.0f;
   }
 
   const KeyTiles<kTileM, kTileN> tiles(p, w);
@@ -89,11 +91,12 @@ __device__ void simt_rows(const FwdParams& p, const WorkTile& w, int r0, int dqk
       for (int x = tid; x < 32 * dqk; x += kSimtThreads) {
         const int c = x / dqk, d = x % dqk;
         sk[c * k_row + d] =
-            k0 + c < w.seqlen_k ? to_f32(gk[int64_t(k0 + c) * p.k_row_stride + d]) : 0.0f;
+            k0 + c < w.seqlen_k ? to_f32(gk[int64_t(token(k0 + c)) * p.k_row_stride + d]) : 0.0f;
       }
       for (int x = tid; x < 32 * dv; x += kSimtThreads) {
         const int c = x / dv, d = x % dv;
-        sv[x] = k0 + c < w.seqlen_k ? to_f32(gv[int64_t(k0 + c) * p.v_row_stride + d]) : 0.0f;
+        sv[x] =
+            k0 + c < w.seqlen_k ? to_f32(gv[int64_t(token(k0 + c)) * p.v_row_stride + d]) : 0.0f;
       }
       __syncthreads();
 
@@ -179,7 +182,8 @@ __device__ void simt_rows(const FwdParams& p, const WorkTile& w, int r0, int dqk
       lse = mm + logf(sum);
     }
     const int64_t row = int64_t(w.batch) * p.o_batch_stride +
-                        int64_t(w.q_start + i) * p.o_row_stride + int64_t(w.head) * p.o_head_stride;
+                        int64_t(w.q_start + token(i)) * p.o_row_stride +
+                        int64_t(w.head) * p.o_head_stride;
 #pragma unroll
     for (int c = 0; c < kSimtMaxCols; ++c) {
       if (lane + 32 * c >= dv) continue;
@@ -192,7 +196,7 @@ __device__ void simt_rows(const FwdParams& p, const WorkTile& w, int r0, int dqk
     }
     if (p.lse != nullptr && lane == 0) {
       p.lse[int64_t(w.batch) * p.lse_batch_stride + int64_t(w.head) * p.lse_head_stride +
-            int64_t(w.q_start + i) * p.lse_row_stride] = lse;
+            int64_t(w.q_start + token(i)) * p.lse_row_stride] = lse;
     }
   }
 }

@@ -14,7 +14,7 @@
 
 namespace polyhead::cuda {
 
-template <typename T>
+template <typename T, bool kPatched>
 __global__ void __launch_bounds__(kSimtThreads)
     fwd_ws_exact_items_kernel(const __grid_constant__ FwdParams p) {
   extern __shared__ float smem_f[];
@@ -23,8 +23,8 @@ __global__ void __launch_bounds__(kSimtThreads)
   for (int64_t e = blockIdx.x; e < jobs; e += gridDim.x) {
     WorkTile w;
     if (!resolve_item<T::kBlockM>(p, int32_t(p.redo_items[e / kGroups]), w)) continue;
-    simt_rows<typename T::Elem, T::kBlockM, T::kBlockN>(p, w, int(e % kGroups) * kSimtRows,
-                                                        T::kHeadDimQK, T::kHeadDimV, smem_f);
+    simt_rows<typename T::Elem, T::kBlockM, T::kBlockN, kPatched>(
+        p, w, int(e % kGroups) * kSimtRows, T::kHeadDimQK, T::kHeadDimV, smem_f);
   }
 }
 

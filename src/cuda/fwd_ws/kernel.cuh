@@ -86,20 +86,50 @@ __device__ __forceinline__ bool consumer_or(bool x) {
   return r != 0;
 }
 
-// One key tile's K and V into the stage at `stage`, K completing on k_bar and V on v_bar (the
-// same barrier is fine: the caller then expects both byte counts on it).
-template <typename T>
+// Where a tile's rows start in its tensor map: token order, the first row (4-D maps, launch.cuh);
+// patch order, the corner (row, column) of its patch on the 2-D token grid (5-D maps, one
+// 128-token patch per copy, row-major inside, as token_order.h orders it without sub-patches).
+struct WsRows {
+  int32_t a, b;  // token order: a = first row; patch order: a = column, b = row of the corner
+};
+template <bool kPatched>
+__device__ __forceinline__ WsRows ws_rows(const TokenOrder& order, int32_t tile, int32_t rows,
+                                          int32_t first) {
+  if constexpr (kPatched) {
+    int32_t c[3];
+    order.patch_corner(tile, c);
+    return {c[2], c[1]};
+  } else {
+    return {first + tile * rows, 0};
+  }
+}
+template <bool kPatched>
+__device__ __forceinline__ void load_rows_ws(uint32_t dst, const CUtensorMap* map, uint32_t bar,
+                                             int cb, int32_t head, WsRows at, int32_t batch) {
+  if constexpr (kPatched) {
+    tma::load_5d(dst, map, bar, cb * 64, head, at.a, at.b, batch);
+  } else {
+    tma::load_4d(dst, map, bar, cb * 64, head, at.a, batch);
+  }
+}
+
+// Key tile `tile`'s K and V into the stage at `stage`, K completing on k_bar and V on v_bar
+// (the same barrier is fine: the caller then expects both byte counts on it).
+template <typename T, bool kPatched>
 __device__ __forceinline__ void load_kv_ws(uint32_t stage, const CUtensorMap* tk,
                                            const CUtensorMap* tv, uint32_t k_bar, uint32_t v_bar,
-                                           int32_t kv_head, int32_t row, int32_t batch) {
+                                           const FwdParams& p, const WorkTile& w, int32_t tile) {
+  const int32_t kv_head = w.head / p.group;
+  const WsRows at = ws_rows<kPatched>(p.order, tile, T::kBlockN, w.k_start);
 #pragma unroll
   for (int cb = 0; cb < T::kHeadDimQK / 64; ++cb) {
-    tma::load_4d(stage + uint32_t(cb) * T::kKvBlockBytes, tk, k_bar, cb * 64, kv_head, row, batch);
+    load_rows_ws<kPatched>(stage + uint32_t(cb) * T::kKvBlockBytes, tk, k_bar, cb, kv_head, at,
+                           w.batch);
   }
 #pragma unroll
   for (int cb = 0; cb < T::kHeadDimV / 64; ++cb) {
-    tma::load_4d(stage + T::kBytesK + uint32_t(cb) * T::kKvBlockBytes, tv, v_bar, cb * 64, kv_head,
-                 row, batch);
+    load_rows_ws<kPatched>(stage + T::kBytesK + uint32_t(cb) * T::kKvBlockBytes, tv, v_bar, cb,
+                           kv_head, at, w.batch);
   }
 }
 
@@ -118,18 +148,19 @@ __device__ __forceinline__ void init_ws_barriers(const WsRing<T>& ring) {
 }
 
 // The item's Q tile, completing on q_full.
-template <typename T>
+template <typename T, bool kPatched>
 __device__ __forceinline__ void load_q_ws(const WsRing<T>& ring, const CUtensorMap* tq,
-                                          const WorkTile& w) {
+                                          const FwdParams& p, const WorkTile& w) {
   tma::arrive_expect_tx(ring.q_full(), T::kBytesQ);
+  const WsRows at = ws_rows<kPatched>(p.order, w.q_tile, T::kBlockM, w.q_start);
 #pragma unroll
   for (int cb = 0; cb < T::kHeadDimQK / 64; ++cb) {
-    tma::load_4d(ring.q() + uint32_t(cb) * T::kQBlockBytes, tq, ring.q_full(), cb * 64, w.head,
-                 w.q_start + w.q_tile * T::kBlockM, w.batch);
+    load_rows_ws<kPatched>(ring.q() + uint32_t(cb) * T::kQBlockBytes, tq, ring.q_full(), cb, w.head,
+                           at, w.batch);
   }
 }
 
-template <typename T>
+template <typename T, bool kPatched>
 __global__ void __launch_bounds__(T::kCtaThreads, 1)
     fwd_ws_kernel(const __grid_constant__ FwdParams p, const __grid_constant__ CUtensorMap tq,
                   const __grid_constant__ CUtensorMap tk, const __grid_constant__ CUtensorMap tv) {
@@ -139,7 +170,6 @@ __global__ void __launch_bounds__(T::kCtaThreads, 1)
   if (!resolve_work<T::kBlockM>(p, w)) return;  // the same answer for every thread
   const KeyTiles<T::kBlockM, T::kBlockN> tiles(p, w);
   const int32_t count = tiles.count;  // the producer's; the consumers read tiles.count
-  const int32_t kv_head = w.head / p.group;
   const int tid = int(threadIdx.x);
   // Warp-uniform for ptxas (a shuffle from lane 0), so that it sizes each role's registers by
   // its setmaxnreg.
@@ -155,7 +185,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, 1)
       tma::prefetch_map(&tq);
       tma::prefetch_map(&tk);
       tma::prefetch_map(&tv);
-      load_q_ws<T>(ring, &tq, w);
+      load_q_ws<T, kPatched>(ring, &tq, p, w);
       for (int32_t n = 0; n < count; ++n) {
         const int s = ring.slot(n);
         // The stage's previous tile (n - kStages) is released by the consumers' arrivals:
@@ -163,8 +193,8 @@ __global__ void __launch_bounds__(T::kCtaThreads, 1)
         if (n >= T::kStages) tma::wait(ring.empty(s), ring.parity(n) ^ 1u);
         tma::arrive_expect_tx(ring.k_full(s), T::kBytesK);
         tma::arrive_expect_tx(ring.v_full(s), T::kBytesV);
-        load_kv_ws<T>(ring.k(s), &tk, &tv, ring.k_full(s), ring.v_full(s), kv_head,
-                      w.k_start + tiles[n].index * T::kBlockN, w.batch);
+        load_kv_ws<T, kPatched>(ring.k(s), &tk, &tv, ring.k_full(s), ring.v_full(s), p, w,
+                                tiles[n].index);
       }
     }
     return;
@@ -198,8 +228,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, 1)
       const KeyTileRef tile = tiles[n];
       if (ctid == 0) {
         tma::arrive_expect_tx(ring.redo(), T::kBytesStage);
-        load_kv_ws<T>(ring.k(0), &tk, &tv, ring.redo(), ring.redo(), kv_head,
-                      w.k_start + tile.index * T::kBlockN, w.batch);
+        load_kv_ws<T, kPatched>(ring.k(0), &tk, &tv, ring.redo(), ring.redo(), p, w, tile.index);
       }
       tma::wait(ring.redo(), uint32_t(n & 1));
       const bool exact = tile.slot != -1 && consumer_or(v_tile_nonfinite<T>(
@@ -217,7 +246,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, 1)
       consumer_sync();  // every consumer is done with stage 0 before the next tile's copies
     }
   }
-  write_output<T>(o, softmax, p, w, sl2, warp_row0, lane);
+  write_output<T, kPatched>(o, softmax, p, w, sl2, warp_row0, lane);
 #else
   __trap();  // built without sm_90a code for this device: the dispatcher never launches it
 #endif

@@ -17,6 +17,11 @@
 
 namespace polyhead::cuda {
 
+// A dimension of extent 1 is never stepped: any valid stride will do.
+inline uint64_t tma_stride(int64_t elems, int64_t extent, uint64_t fallback) {
+  return extent > 1 ? uint64_t(elems) * 2 : fallback;
+}
+
 // [batch, rows, heads, d] of 16-bit elements as the 4-D tensor (d, heads, rows, batch), in
 // boxes of 64 columns x box_rows rows of one head. Rows past `rows` read as zeros.
 inline CUtensorMap token_rows_map(const void* base, int64_t batch, int64_t rows, int64_t heads,
@@ -26,33 +31,37 @@ inline CUtensorMap token_rows_map(const void* base, int64_t batch, int64_t rows,
   t.base = base;
   t.rank = 4;
   t.dims = {uint64_t(d), uint64_t(heads), uint64_t(rows), uint64_t(batch), 0};
-  // A dimension of extent 1 is never stepped: any valid stride will do.
-  auto stride = [](int64_t elems, int64_t extent, uint64_t fallback) {
-    return extent > 1 ? uint64_t(elems) * 2 : fallback;
-  };
   const uint64_t row_bytes = uint64_t(d) * 2;
-  t.strides = {stride(head_stride, heads, row_bytes), stride(row_stride, rows, row_bytes),
-               stride(batch_stride, batch, row_bytes), 0};
+  t.strides = {tma_stride(head_stride, heads, row_bytes), tma_stride(row_stride, rows, row_bytes),
+               tma_stride(batch_stride, batch, row_bytes), 0};
   t.box = {64, 1, uint32_t(box_rows), 1, 0};
   return make_tensor_map_sw128(t);
 }
 
-template <DType kDtype, int Dqk, int Dv>
-void launch_fwd_ws(const FwdParams& p, cudaStream_t stream) {
-  using T = FwdWsTraits<typename ElemOf<kDtype>::type, Dqk, Dv>;
-  if (p.q_tiles == 0) return;
-  // Varlen: one "batch" of all tokens (dimension 1 of the tensors); rows past a sequence's
-  // end belong to the next one, and the kernel masks or drops them as for a batch.
-  const int64_t heads_kv = p.heads_q / p.group;
-  const int64_t batch = p.cu_seqlens_q != nullptr ? 1 : p.batch;
-  const CUtensorMap tq = token_rows_map(p.q, batch, p.rows_q, p.heads_q, Dqk, p.q_batch_stride,
-                                        p.q_row_stride, p.q_head_stride, 128);
-  const CUtensorMap tk = token_rows_map(p.k, batch, p.rows_k, heads_kv, Dqk, p.k_batch_stride,
-                                        p.k_row_stride, p.k_head_stride, T::kBlockN);
-  const CUtensorMap tv = token_rows_map(p.v, batch, p.rows_k, heads_kv, Dv, p.v_batch_stride,
-                                        p.v_row_stride, p.v_head_stride, T::kBlockN);
+// Patch order (token_order.h, rank-2 grids): the tokens of a grid_rows x grid_cols grid as the
+// 5-D tensor (d, heads, cols, rows, batch), in boxes of one 2^shift[1] x 2^shift[2] patch of
+// one head, row-major inside: a patch's 128 positions in one copy per 64 columns.
+inline CUtensorMap patch_map(const void* base, const TokenOrder& order, int64_t batch,
+                             int64_t heads, int64_t d, int64_t batch_stride, int64_t row_stride,
+                             int64_t head_stride) {
+  const int64_t rows = order.grid[1], cols = order.grid[2];
+  TmaTensor t;
+  t.base = base;
+  t.rank = 5;
+  t.dims = {uint64_t(d), uint64_t(heads), uint64_t(cols), uint64_t(rows), uint64_t(batch)};
+  const uint64_t row_bytes = uint64_t(d) * 2;
+  t.strides = {tma_stride(head_stride, heads, row_bytes), tma_stride(row_stride, cols, row_bytes),
+               tma_stride(row_stride * cols, rows, row_bytes),
+               tma_stride(batch_stride, batch, row_bytes)};
+  t.box = {64, 1, 1u << order.shift[2], 1u << order.shift[1], 1};
+  return make_tensor_map_sw128(t);
+}
+
+template <typename T, bool kPatched>
+void launch_ws_kernels(const FwdParams& p, const CUtensorMap& tq, const CUtensorMap& tk,
+                       const CUtensorMap& tv, int64_t batch, cudaStream_t stream) {
   if (p.redo_count == nullptr) {  // one CTA per item
-    auto kernel = fwd_ws_kernel<T>;
+    auto kernel = fwd_ws_kernel<T, kPatched>;
     POLYHEAD_CUDA_CHECK(
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes));
     const dim3 grid{unsigned(p.q_tiles), unsigned(p.heads_q), unsigned(batch)};
@@ -68,17 +77,52 @@ void launch_fwd_ws(const FwdParams& p, cudaStream_t stream) {
   const int64_t cap = p.max_ctas > 0 ? std::min(sms, p.max_ctas) : sms;
   const unsigned ctas = unsigned(std::min<int64_t>(p.work_items, cap));
   if (ctas == 0) return;
-  auto kernel = fwd_ws_persistent_kernel<T>;
+  auto kernel = fwd_ws_persistent_kernel<T, kPatched>;
   POLYHEAD_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes));
   kernel<<<ctas, T::kCtaThreads, T::kSmemBytes, stream>>>(p, tq, tk, tv);
   POLYHEAD_CUDA_CHECK_LAUNCH("fwd_ws_persistent_kernel");
-  auto exact = fwd_ws_exact_items_kernel<T>;
-  const int smem = int(sizeof(float)) * simt_rows_smem_floats(Dqk, Dv);
+  auto exact = fwd_ws_exact_items_kernel<T, kPatched>;
+  const int smem = int(sizeof(float)) * simt_rows_smem_floats(T::kHeadDimQK, T::kHeadDimV);
   POLYHEAD_CUDA_CHECK(
       cudaFuncSetAttribute(exact, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
   exact<<<unsigned(2 * sms), kSimtThreads, smem, stream>>>(p);
   POLYHEAD_CUDA_CHECK_LAUNCH("fwd_ws_exact_items_kernel");
+}
+
+template <DType kDtype, int Dqk, int Dv>
+void launch_fwd_ws(const FwdParams& p, cudaStream_t stream) {
+  using T = FwdWsTraits<typename ElemOf<kDtype>::type, Dqk, Dv>;
+  if (p.q_tiles == 0) return;
+  const int64_t heads_kv = p.heads_q / p.group;
+  if (p.order.patched) {
+    // One query or key tile per 128-token patch: 128-key tiles, rank-2 grids (the dispatcher
+    // checks both), batched.
+    if constexpr (T::kBlockN == 128) {
+      const CUtensorMap tq = patch_map(p.q, p.order, p.batch, p.heads_q, Dqk, p.q_batch_stride,
+                                       p.q_row_stride, p.q_head_stride);
+      const CUtensorMap tk = patch_map(p.k, p.order, p.batch, heads_kv, Dqk, p.k_batch_stride,
+                                       p.k_row_stride, p.k_head_stride);
+      const CUtensorMap tv = patch_map(p.v, p.order, p.batch, heads_kv, Dv, p.v_batch_stride,
+                                       p.v_row_stride, p.v_head_stride);
+      launch_ws_kernels<T, true>(p, tq, tk, tv, p.batch, stream);
+    } else {
+      POLYHEAD_CHECK(false,
+                     "cuda backend: the warp-specialized kernel takes patch order with "
+                     "128-key tiles only");
+    }
+    return;
+  }
+  // Varlen: one "batch" of all tokens (dimension 1 of the tensors); rows past a sequence's
+  // end belong to the next one, and the kernel masks or drops them as for a batch.
+  const int64_t batch = p.cu_seqlens_q != nullptr ? 1 : p.batch;
+  const CUtensorMap tq = token_rows_map(p.q, batch, p.rows_q, p.heads_q, Dqk, p.q_batch_stride,
+                                        p.q_row_stride, p.q_head_stride, 128);
+  const CUtensorMap tk = token_rows_map(p.k, batch, p.rows_k, heads_kv, Dqk, p.k_batch_stride,
+                                        p.k_row_stride, p.k_head_stride, T::kBlockN);
+  const CUtensorMap tv = token_rows_map(p.v, batch, p.rows_k, heads_kv, Dv, p.v_batch_stride,
+                                        p.v_row_stride, p.v_head_stride, T::kBlockN);
+  launch_ws_kernels<T, false>(p, tq, tk, tv, batch, stream);
 }
 
 }  // namespace polyhead::cuda

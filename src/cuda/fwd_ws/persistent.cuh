@@ -16,7 +16,7 @@
 
 namespace polyhead::cuda {
 
-template <typename T>
+template <typename T, bool kPatched>
 __global__ void __launch_bounds__(T::kCtaThreads, 1)
     fwd_ws_persistent_kernel(const __grid_constant__ FwdParams p,
                              const __grid_constant__ CUtensorMap tq,
@@ -47,16 +47,15 @@ __global__ void __launch_bounds__(T::kCtaThreads, 1)
         // Q is free once the consumers are done with the previous item's S products:
         // completion it - 1 of q_empty.
         if (it > 0) tma::wait(ring.q_empty(), uint32_t((it - 1) & 1));
-        load_q_ws<T>(ring, &tq, w);
-        const int32_t kv_head = w.head / p.group;
+        load_q_ws<T, kPatched>(ring, &tq, p, w);
         for (int32_t n = 0; n < tiles.count; ++n, ++g) {
           const int s = ring.slot(g);
           // Tile g - kStages, the stage's previous one, is released by the consumers.
           if (g >= T::kStages) tma::wait(ring.empty(s), ring.parity(g) ^ 1u);
           tma::arrive_expect_tx(ring.k_full(s), T::kBytesK);
           tma::arrive_expect_tx(ring.v_full(s), T::kBytesV);
-          load_kv_ws<T>(ring.k(s), &tk, &tv, ring.k_full(s), ring.v_full(s), kv_head,
-                        w.k_start + tiles[n].index * T::kBlockN, w.batch);
+          load_kv_ws<T, kPatched>(ring.k(s), &tk, &tv, ring.k_full(s), ring.v_full(s), p, w,
+                                  tiles[n].index);
         }
         ++it;
       }
@@ -91,7 +90,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, 1)
     if (partial && consumer_or(!isfinite(o_sum<T>(o))) && ctid == 0) {
       p.redo_items[atomicAdd(p.redo_count, 1)] = item;
     }
-    write_output<T>(o, softmax, p, w, sl2, warp_row0, lane);
+    write_output<T, kPatched>(o, softmax, p, w, sl2, warp_row0, lane);
     ++it;
   }
 #else
