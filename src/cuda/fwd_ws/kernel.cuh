@@ -118,8 +118,8 @@ __device__ __forceinline__ void load_rows_ws(uint32_t dst, const CUtensorMap* ma
 template <typename T, bool kPatched>
 __device__ __forceinline__ void load_kv_ws(uint32_t stage, const CUtensorMap* tk,
                                            const CUtensorMap* tv, uint32_t k_bar, uint32_t v_bar,
-                                           const FwdParams& p, const WorkTile& w, int32_t tile) {
-  const int32_t kv_head = w.head / p.group;
+                                           const FwdParams& p, const WorkTile& w, int32_t kv_head,
+                                           int32_t tile) {
   const WsRows at = ws_rows<kPatched>(p.order, tile, T::kBlockN, w.k_start);
 #pragma unroll
   for (int cb = 0; cb < T::kHeadDimQK / 64; ++cb) {
@@ -170,6 +170,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, 1)
   if (!resolve_work<T::kBlockM>(p, w)) return;  // the same answer for every thread
   const KeyTiles<T::kBlockM, T::kBlockN> tiles(p, w);
   const int32_t count = tiles.count;  // the producer's; the consumers read tiles.count
+  const int32_t kv_head = w.head / p.group;
   const int tid = int(threadIdx.x);
   // Warp-uniform for ptxas (a shuffle from lane 0), so that it sizes each role's registers by
   // its setmaxnreg.
@@ -193,7 +194,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, 1)
         if (n >= T::kStages) tma::wait(ring.empty(s), ring.parity(n) ^ 1u);
         tma::arrive_expect_tx(ring.k_full(s), T::kBytesK);
         tma::arrive_expect_tx(ring.v_full(s), T::kBytesV);
-        load_kv_ws<T, kPatched>(ring.k(s), &tk, &tv, ring.k_full(s), ring.v_full(s), p, w,
+        load_kv_ws<T, kPatched>(ring.k(s), &tk, &tv, ring.k_full(s), ring.v_full(s), p, w, kv_head,
                                 tiles[n].index);
       }
     }
@@ -228,7 +229,8 @@ __global__ void __launch_bounds__(T::kCtaThreads, 1)
       const KeyTileRef tile = tiles[n];
       if (ctid == 0) {
         tma::arrive_expect_tx(ring.redo(), T::kBytesStage);
-        load_kv_ws<T, kPatched>(ring.k(0), &tk, &tv, ring.redo(), ring.redo(), p, w, tile.index);
+        load_kv_ws<T, kPatched>(ring.k(0), &tk, &tv, ring.redo(), ring.redo(), p, w, kv_head,
+                                tile.index);
       }
       tma::wait(ring.redo(), uint32_t(n & 1));
       const bool exact = tile.slot != -1 && consumer_or(v_tile_nonfinite<T>(

@@ -48,6 +48,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, 1)
         // completion it - 1 of q_empty.
         if (it > 0) tma::wait(ring.q_empty(), uint32_t((it - 1) & 1));
         load_q_ws<T, kPatched>(ring, &tq, p, w);
+        const int32_t kv_head = w.head / p.group;
         for (int32_t n = 0; n < tiles.count; ++n, ++g) {
           const int s = ring.slot(g);
           // Tile g - kStages, the stage's previous one, is released by the consumers.
@@ -55,7 +56,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, 1)
           tma::arrive_expect_tx(ring.k_full(s), T::kBytesK);
           tma::arrive_expect_tx(ring.v_full(s), T::kBytesV);
           load_kv_ws<T, kPatched>(ring.k(s), &tk, &tv, ring.k_full(s), ring.v_full(s), p, w,
-                                  tiles[n].index);
+                                  kv_head, tiles[n].index);
         }
         ++it;
       }
