@@ -13,49 +13,10 @@
 #include "cuda/fwd_ws/exact_items.cuh"
 #include "cuda/fwd_ws/kernel.cuh"
 #include "cuda/fwd_ws/persistent.cuh"
+#include "cuda/fwd_ws/tensor_maps.h"
 #include "cuda/tma/tensor_map.h"
 
 namespace polyhead::cuda {
-
-// A dimension of extent 1 is never stepped: any valid stride will do.
-inline uint64_t tma_stride(int64_t elems, int64_t extent, uint64_t fallback) {
-  return extent > 1 ? uint64_t(elems) * 2 : fallback;
-}
-
-// [batch, rows, heads, d] of 16-bit elements as the 4-D tensor (d, heads, rows, batch), in
-// boxes of 64 columns x box_rows rows of one head. Rows past `rows` read as zeros.
-inline CUtensorMap token_rows_map(const void* base, int64_t batch, int64_t rows, int64_t heads,
-                                  int64_t d, int64_t batch_stride, int64_t row_stride,
-                                  int64_t head_stride, int box_rows) {
-  TmaTensor t;
-  t.base = base;
-  t.rank = 4;
-  t.dims = {uint64_t(d), uint64_t(heads), uint64_t(rows), uint64_t(batch), 0};
-  const uint64_t row_bytes = uint64_t(d) * 2;
-  t.strides = {tma_stride(head_stride, heads, row_bytes), tma_stride(row_stride, rows, row_bytes),
-               tma_stride(batch_stride, batch, row_bytes), 0};
-  t.box = {64, 1, uint32_t(box_rows), 1, 0};
-  return make_tensor_map_sw128(t);
-}
-
-// Patch order (token_order.h, rank-2 grids): the tokens of a grid_rows x grid_cols grid as the
-// 5-D tensor (d, heads, cols, rows, batch), in boxes of one 2^shift[1] x 2^shift[2] patch of
-// one head, row-major inside: a patch's 128 positions in one copy per 64 columns.
-inline CUtensorMap patch_map(const void* base, const TokenOrder& order, int64_t batch,
-                             int64_t heads, int64_t d, int64_t batch_stride, int64_t row_stride,
-                             int64_t head_stride) {
-  const int64_t rows = order.grid[1], cols = order.grid[2];
-  TmaTensor t;
-  t.base = base;
-  t.rank = 5;
-  t.dims = {uint64_t(d), uint64_t(heads), uint64_t(cols), uint64_t(rows), uint64_t(batch)};
-  const uint64_t row_bytes = uint64_t(d) * 2;
-  t.strides = {tma_stride(head_stride, heads, row_bytes), tma_stride(row_stride, cols, row_bytes),
-               tma_stride(row_stride * cols, rows, row_bytes),
-               tma_stride(batch_stride, batch, row_bytes)};
-  t.box = {64, 1, 1u << order.shift[2], 1u << order.shift[1], 1};
-  return make_tensor_map_sw128(t);
-}
 
 template <typename T, bool kPatched>
 void launch_ws_kernels(const FwdParams& p, const CUtensorMap& tq, const CUtensorMap& tk,
@@ -99,12 +60,13 @@ void launch_fwd_ws(const FwdParams& p, cudaStream_t stream) {
     // One query or key tile per 128-token patch: 128-key tiles, rank-2 grids (the dispatcher
     // checks both), batched.
     if constexpr (T::kBlockN == 128) {
-      const CUtensorMap tq = patch_map(p.q, p.order, p.batch, p.heads_q, Dqk, p.q_batch_stride,
-                                       p.q_row_stride, p.q_head_stride);
-      const CUtensorMap tk = patch_map(p.k, p.order, p.batch, heads_kv, Dqk, p.k_batch_stride,
-                                       p.k_row_stride, p.k_head_stride);
-      const CUtensorMap tv = patch_map(p.v, p.order, p.batch, heads_kv, Dv, p.v_batch_stride,
-                                       p.v_row_stride, p.v_head_stride);
+      const CUtensorMap tq =
+          make_tensor_map_sw128(patch_tensor(p.q, p.order, p.batch, p.heads_q, Dqk,
+                                             p.q_batch_stride, p.q_row_stride, p.q_head_stride));
+      const CUtensorMap tk = make_tensor_map_sw128(patch_tensor(
+          p.k, p.order, p.batch, heads_kv, Dqk, p.k_batch_stride, p.k_row_stride, p.k_head_stride));
+      const CUtensorMap tv = make_tensor_map_sw128(patch_tensor(
+          p.v, p.order, p.batch, heads_kv, Dv, p.v_batch_stride, p.v_row_stride, p.v_head_stride));
       launch_ws_kernels<T, true>(p, tq, tk, tv, p.batch, stream);
     } else {
       POLYHEAD_CHECK(false,
@@ -116,12 +78,15 @@ void launch_fwd_ws(const FwdParams& p, cudaStream_t stream) {
   // Varlen: one "batch" of all tokens (dimension 1 of the tensors); rows past a sequence's
   // end belong to the next one, and the kernel masks or drops them as for a batch.
   const int64_t batch = p.cu_seqlens_q != nullptr ? 1 : p.batch;
-  const CUtensorMap tq = token_rows_map(p.q, batch, p.rows_q, p.heads_q, Dqk, p.q_batch_stride,
-                                        p.q_row_stride, p.q_head_stride, 128);
-  const CUtensorMap tk = token_rows_map(p.k, batch, p.rows_k, heads_kv, Dqk, p.k_batch_stride,
-                                        p.k_row_stride, p.k_head_stride, T::kBlockN);
-  const CUtensorMap tv = token_rows_map(p.v, batch, p.rows_k, heads_kv, Dv, p.v_batch_stride,
-                                        p.v_row_stride, p.v_head_stride, T::kBlockN);
+  const CUtensorMap tq = make_tensor_map_sw128(
+      token_rows_tensor(p.q, batch, p.rows_q, p.heads_q, Dqk, p.q_batch_stride, p.q_row_stride,
+                        p.q_head_stride, 128));
+  const CUtensorMap tk =
+      make_tensor_map_sw128(token_rows_tensor(p.k, batch, p.rows_k, heads_kv, Dqk, p.k_batch_stride,
+                                              p.k_row_stride, p.k_head_stride, T::kBlockN));
+  const CUtensorMap tv =
+      make_tensor_map_sw128(token_rows_tensor(p.v, batch, p.rows_k, heads_kv, Dv, p.v_batch_stride,
+                                              p.v_row_stride, p.v_head_stride, T::kBlockN));
   launch_ws_kernels<T, false>(p, tq, tk, tv, batch, stream);
 }
 

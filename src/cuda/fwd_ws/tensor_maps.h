@@ -1,0 +1,26 @@
+// The TMA views of Q, K and V that the warp-specialized kernel (fwd_ws/) loads its tiles
+// through, as host-side descriptions (tma/tensor_map.h encodes them; tests check them on the
+// host).
+#pragma once
+
+#include <cstdint>
+
+#include "cuda/fwd/token_order.h"
+#include "cuda/tma/tensor_map.h"
+
+namespace polyhead::cuda {
+
+// [batch, rows, heads, d] of 16-bit elements as the 4-D tensor (d, heads, rows, batch), in
+// boxes of 64 columns x box_rows rows of one head. Rows past `rows` read as zeros.
+TmaTensor token_rows_tensor(const void* base, int64_t batch, int64_t rows, int64_t heads, int64_t d,
+                            int64_t batch_stride, int64_t row_stride, int64_t head_stride,
+                            int box_rows);
+
+// Patch order of a rank-2 grid (token_order.h, patches without sub-patches): the tokens of the
+// grid[1] x grid[2] grid as the 5-D tensor (d, heads, cols, rows, batch), in boxes of one
+// 2^shift[1] x 2^shift[2] patch of one head, row-major inside, so one copy per 64 columns loads
+// a patch's positions in order.
+TmaTensor patch_tensor(const void* base, const TokenOrder& order, int64_t batch, int64_t heads,
+                       int64_t d, int64_t batch_stride, int64_t row_stride, int64_t head_stride);
+
+}  // namespace polyhead::cuda
