@@ -2,8 +2,9 @@
 // the encoder (the driver's cuTensorMapEncodeTiled, found at run time through the runtime, so
 // nothing links libcuda) with every TMA rule checked first and named in the error.
 //
-// Not yet used by a kernel: the building blocks of the producer-warp forward kernel
-// (dev/cuda_fwd/README.md, "Next steps"). tests/cuda_kernels/tma_test.cu checks them on the GPU.
+// Used by the warp-specialized forward kernel (fwd_ws/tensor_maps.h builds its views);
+// tests/cuda_kernels/tma_test.cu checks the copies on the GPU, tensor_map_test.cpp the rules
+// on the host.
 #pragma once
 
 #include <cuda.h>  // CUtensorMap and its enums (types only)

@@ -2,8 +2,8 @@
 // transaction bytes, bulk tensor copies from a tensor map (tensor_map.h) into shared memory
 // that complete on such a barrier, and the register reallocation of warp-specialized kernels.
 //
-// Not yet used by a kernel: the building blocks of the producer-warp forward kernel
-// (dev/cuda_fwd/README.md, "Next steps"). tests/cuda_kernels/tma_test.cu checks them on the GPU.
+// Used by the warp-specialized forward kernel (fwd_ws/); tests/cuda_kernels/tma_test.cu checks
+// the copies on the GPU.
 #pragma once
 
 #include <cuda.h>  // CUtensorMap
