@@ -122,36 +122,16 @@ struct OnlineSoftmax {
     for (int mt = 0; mt < T::kMTiles; ++mt) {
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        float mx = m[mt][h];
+        const float mx = row_max(s, mt, h, sl2);
+        fold_row(s, mt, h, sl2, mx, [&](float alpha) {
+          if (!first && __any_sync(0xffffffffu, mx != m[mt][h])) {
 #pragma unroll
-        for (int nt = 0; nt < T::kNTiles; ++nt) {
-          mx = fmaxf(mx, fmaxf(s[mt][nt][2 * h], s[mt][nt][2 * h + 1]));
-        }
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        // -inf - -inf is NaN, so a row without a visible key keeps m = -inf.
-        if (!(mx * sl2 - m[mt][h] * sl2 > kRescaleLog2)) mx = m[mt][h];
-        const float m_sub = mx == -INFINITY ? 0.0f : mx * sl2;
-        const float alpha = ptx::exp2_approx(m[mt][h] * sl2 - m_sub);
-        if (!first && __any_sync(0xffffffffu, mx != m[mt][h])) {
-#pragma unroll
-          for (int dt = 0; dt < T::kDTiles; ++dt) {
-            o[mt][dt][2 * h] *= alpha;
-            o[mt][dt][2 * h + 1] *= alpha;
+            for (int dt = 0; dt < T::kDTiles; ++dt) {
+              o[mt][dt][2 * h] *= alpha;
+              o[mt][dt][2 * h + 1] *= alpha;
+            }
           }
-        }
-        m[mt][h] = mx;
-        float sum = 0.0f;
-#pragma unroll
-        for (int nt = 0; nt < T::kNTiles; ++nt) {
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const float pr = ptx::exp2_approx(fmaf(s[mt][nt][2 * h + e], sl2, -m_sub));
-            s[mt][nt][2 * h + e] = pr;
-            sum += pr;
-          }
-        }
-        l[mt][h] = fmaf(l[mt][h], alpha, sum);
+        });
       }
     }
   }
@@ -166,29 +146,11 @@ struct OnlineSoftmax {
     for (int mt = 0; mt < T::kMTiles; ++mt) {
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        float mx = m[mt][h];
-#pragma unroll
-        for (int nt = 0; nt < T::kNTiles; ++nt) {
-          mx = fmaxf(mx, fmaxf(s[mt][nt][2 * h], s[mt][nt][2 * h + 1]));
-        }
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        if (!(mx * sl2 - m[mt][h] * sl2 > kRescaleLog2)) mx = m[mt][h];
-        const float m_sub = mx == -INFINITY ? 0.0f : mx * sl2;
-        alpha[mt][h] = ptx::exp2_approx(m[mt][h] * sl2 - m_sub);
-        moved |= mx != m[mt][h];
-        m[mt][h] = mx;
-        float sum = 0.0f;
-#pragma unroll
-        for (int nt = 0; nt < T::kNTiles; ++nt) {
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const float pr = ptx::exp2_approx(fmaf(s[mt][nt][2 * h + e], sl2, -m_sub));
-            s[mt][nt][2 * h + e] = pr;
-            sum += pr;
-          }
-        }
-        l[mt][h] = fmaf(l[mt][h], alpha[mt][h], sum);
+        const float mx = row_max(s, mt, h, sl2);
+        fold_row(s, mt, h, sl2, mx, [&](float a) {
+          moved |= mx != m[mt][h];
+          alpha[mt][h] = a;
+        });
       }
     }
     return __any_sync(0xffffffffu, moved);
@@ -204,6 +166,46 @@ struct OnlineSoftmax {
         for (int e = 0; e < 4; ++e) o[mt][dt][e] *= alpha[mt][e >> 1];
       }
     }
+  }
+
+ private:
+  // The reference max of row half (mt, h) after this tile: the tile's max over the quad when it
+  // rises by more than kRescaleLog2, else the current one. -inf - -inf is NaN, so a row
+  // without a visible key keeps m = -inf.
+  __device__ __forceinline__ float row_max(const float (&s)[T::kMTiles][T::kNTiles][4], int mt,
+                                           int h, float sl2) const {
+    float mx = m[mt][h];
+#pragma unroll
+    for (int nt = 0; nt < T::kNTiles; ++nt) {
+      mx = fmaxf(mx, fmaxf(s[mt][nt][2 * h], s[mt][nt][2 * h + 1]));
+    }
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+    if (!(mx * sl2 - m[mt][h] * sl2 > kRescaleLog2)) mx = m[mt][h];
+    return mx;
+  }
+
+  // Moves row half (mt, h) to reference max mx: its scores in s become probabilities and its
+  // sum takes them in. Before m moves, scaled(alpha) gets the factor for what was accumulated
+  // so far (it may still compare mx with m).
+  template <typename Scaled>
+  __device__ __forceinline__ void fold_row(float (&s)[T::kMTiles][T::kNTiles][4], int mt, int h,
+                                           float sl2, float mx, Scaled&& scaled) {
+    const float m_sub = mx == -INFINITY ? 0.0f : mx * sl2;
+    const float alpha = ptx::exp2_approx(m[mt][h] * sl2 - m_sub);
+    scaled(alpha);
+    m[mt][h] = mx;
+    float sum = 0.0f;
+#pragma unroll
+    for (int nt = 0; nt < T::kNTiles; ++nt) {
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const float pr = ptx::exp2_approx(fmaf(s[mt][nt][2 * h + e], sl2, -m_sub));
+        s[mt][nt][2 * h + e] = pr;
+        sum += pr;
+      }
+    }
+    l[mt][h] = fmaf(l[mt][h], alpha, sum);
   }
 };
 
