@@ -1,10 +1,7 @@
 // Exact fp32 attention of 32 query rows of a work tile with plain FMA (no tensor cores), from
-// key tiles of any shape (KeyTiles<kTileM, kTileN>) walked in chunks of 32 keys, for the
-// warp-specialized kernel's exact pass over items whose partial tiles hold Inf/NaN in V
-// (fwd_ws/exact_items.cuh, tiles of 128 x kBlockN). It is fwd_simt/kernel.cu's loop made
-// generic over the input type and the key-tile shape; that kernel keeps its own copy until this
-// one has run on a GPU (it compiled to the same 168 registers and no spills as fwd_simt<float,
-// 32, 32>), then uses it.
+// key tiles of any shape (KeyTiles<kTileM, kTileN>) walked in chunks of 32 keys. Shared by the
+// fp32 kernel (fwd_simt/, tiles of 32 x 32) and the warp-specialized kernel's exact pass over
+// items whose partial tiles hold Inf/NaN in V (fwd_ws/exact_items.cuh, tiles of 128 x kBlockN).
 // 128 threads, 4 warps of 8 rows:
 //   scores:  lane c of a warp scores key c of the chunk against the warp's 8 rows (Q read as
 //            broadcasts, K rows padded by one float so the 32 lanes hit 32 banks);
@@ -45,7 +42,8 @@ __device__ __forceinline__ float to_f32(__half x) {
 }
 
 // Rows [r0, r0 + 32) of work tile w (tile height kTileM). Every thread of the CTA calls it with
-// the same arguments; it ends with the rows' O and LSE written. kPatched: rows and keys are
+// the same arguments; it ends with the rows' O and LSE written. A caller that calls it again
+// synchronizes the CTA first (the buffers are reused). kPatched: rows and keys are
 // positions in patch order (token_order.h), read from and written to their tokens.
 template <typename Elem, int kTileM, int kTileN, bool kPatched = false>
 __device__ void simt_rows(const FwdParams& p, const WorkTile& w, int r0, int dqk, int dv,
@@ -63,7 +61,6 @@ __device__ void simt_rows(const FwdParams& p, const WorkTile& w, int r0, int dqk
   const Elem *gq = g.q, *gk = g.k, *gv = g.v;
   auto token = [&](int32_t pos) { return kPatched ? p.order.token(pos) : pos; };
 
-  __syncthreads();  // a previous call's readers are done with the buffers
   for (int x = tid; x < kSimtRows * dqk; x += kSimtThreads) {
     const int r = x / dqk, d = x % dqk;
     sq[x] = i0 + r < w.seqlen_q ? to_f32(gq[int64_t(token(i0 + r)) * p.q_row_stride + d]) : 0.0f;

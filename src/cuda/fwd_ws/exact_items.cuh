@@ -25,6 +25,7 @@ __global__ void __launch_bounds__(kSimtThreads)
     if (!resolve_item<T::kBlockM>(p, int32_t(p.redo_items[e / kGroups]), w)) continue;
     simt_rows<typename T::Elem, T::kBlockM, T::kBlockN, kPatched>(
         p, w, int(e % kGroups) * kSimtRows, T::kHeadDimQK, T::kHeadDimV, smem_f);
+    __syncthreads();  // every warp is done with the buffers before the next rows
   }
 }
 
