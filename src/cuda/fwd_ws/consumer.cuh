@@ -45,6 +45,14 @@ struct WsRing {
   }
 };
 
+// A consumer thread's place: its index among the 256 consumer threads, its warpgroup (rows
+// [64 cw, 64 cw + 64) of the tile), its lane, and its warp's first row.
+struct WsConsumer {
+  int ctid, cw, lane, warp_row0;
+  __device__ __forceinline__ explicit WsConsumer(int tid)
+      : ctid(tid - 128), cw(ctid / 128), lane(ctid & 31), warp_row0((ctid >> 5) * 16) {}
+};
+
 // The consumers' turns at the tensor cores: warpgroup c waits on named barrier 2 + c for the
 // other warpgroup's 128 arrivals (and its own 128 threads).
 __device__ __forceinline__ void turn_wait(uint32_t id) {
@@ -66,8 +74,8 @@ __device__ __forceinline__ void ws_scores(float (&sc)[1][T::kNTiles][4], const F
 template <typename T>
 __device__ __forceinline__ void consume_serial(const FwdParams& p, const WorkTile& w,
                                                const KeyTiles<T::kBlockM, T::kBlockN>& tiles,
-                                               const WsRing<T>& ring, int32_t g0, int cw,
-                                               int warp_row0, int lane, float sl2,
+                                               const WsRing<T>& ring, int32_t g0,
+                                               const WsConsumer& c, float sl2,
                                                float (&o)[1][T::kDTiles][4],
                                                OnlineSoftmax<T>& softmax, bool& partial) {
   for (int32_t n = 0; n < tiles.count; ++n) {
@@ -76,9 +84,9 @@ __device__ __forceinline__ void consume_serial(const FwdParams& p, const WorkTil
     partial |= tile.slot != -1;
     tma::wait(ring.k_full(s), ring.parity(g0 + n));
     float sc[1][T::kNTiles][4];
-    issue_qk_sm90<T>(sc, ring.q(), ring.k(s), cw);
+    issue_qk_sm90<T>(sc, ring.q(), ring.k(s), c.cw);
     wait_qk_sm90<T>(sc);
-    ws_scores<T>(sc, p, w, tile, warp_row0, lane);
+    ws_scores<T>(sc, p, w, tile, c.warp_row0, c.lane);
     softmax.update(sc, o, sl2);
     tma::wait(ring.v_full(s), ring.parity(g0 + n));
     gemm_pv_sm90<T>(o, sc, ring.v(s));  // waits for its products
@@ -89,16 +97,16 @@ __device__ __forceinline__ void consume_serial(const FwdParams& p, const WorkTil
 template <typename T>
 __device__ __forceinline__ void consume_overlapped(const FwdParams& p, const WorkTile& w,
                                                    const KeyTiles<T::kBlockM, T::kBlockN>& tiles,
-                                                   const WsRing<T>& ring, int32_t g0, int cw,
-                                                   int warp_row0, int lane, float sl2,
+                                                   const WsRing<T>& ring, int32_t g0,
+                                                   const WsConsumer& c, float sl2,
                                                    float (&o)[1][T::kDTiles][4],
                                                    OnlineSoftmax<T>& softmax, bool& partial) {
   const int32_t count = tiles.count;
   if (count == 0) return;
   // Ping-pong: each turn ends by opening the other's next one; consumer 1 opens consumer 0's
   // first, and consumer 0 takes the one turn left open at the end.
-  const uint32_t my_turn = 2u + uint32_t(cw), other_turn = 3u - uint32_t(cw);
-  if (T::kPingPong && cw == 1) turn_open(2u);
+  const uint32_t my_turn = 2u + uint32_t(c.cw), other_turn = 3u - uint32_t(c.cw);
+  if (T::kPingPong && c.cw == 1) turn_open(2u);
   uint32_t pa[T::kBlockN / 16][4];  // P of the previous tile, in flight with its P V product
   {
     const KeyTileRef tile = tiles[0];
@@ -106,10 +114,10 @@ __device__ __forceinline__ void consume_overlapped(const FwdParams& p, const Wor
     tma::wait(ring.k_full(ring.slot(g0)), ring.parity(g0));
     float sc[1][T::kNTiles][4];
     if (T::kPingPong) turn_wait(my_turn);
-    issue_qk_sm90<T>(sc, ring.q(), ring.k(ring.slot(g0)), cw);
+    issue_qk_sm90<T>(sc, ring.q(), ring.k(ring.slot(g0)), c.cw);
     if (T::kPingPong) turn_open(other_turn);
     wait_qk_sm90<T>(sc);
-    ws_scores<T>(sc, p, w, tile, warp_row0, lane);
+    ws_scores<T>(sc, p, w, tile, c.warp_row0, c.lane);
     float alpha[1][2];
     (void)softmax.update_deferred(sc, sl2, alpha);  // O is still zero
     pack_p_sm90<T>(pa, sc);
@@ -124,12 +132,12 @@ __device__ __forceinline__ void consume_overlapped(const FwdParams& p, const Wor
     tma::wait(ring.k_full(s), ring.parity(g0 + n));
     float sc[1][T::kNTiles][4];
     if (T::kPingPong) turn_wait(my_turn);
-    issue_qk_sm90<T>(sc, ring.q(), ring.k(s), cw);
+    issue_qk_sm90<T>(sc, ring.q(), ring.k(s), c.cw);
     issue_pv_sm90<T>(o, pa, ring.v(prev));
     if (T::kPingPong) turn_open(other_turn);
     sm90::wait<1>();  // S of tile n; the P V product may still run
     sm90::fence_operands(sc[0]);
-    ws_scores<T>(sc, p, w, tile, warp_row0, lane);
+    ws_scores<T>(sc, p, w, tile, c.warp_row0, c.lane);
     float alpha[1][2];
     const bool moved = softmax.update_deferred(sc, sl2, alpha);
     sm90::wait<0>();
@@ -144,7 +152,21 @@ __device__ __forceinline__ void consume_overlapped(const FwdParams& p, const Wor
   sm90::wait<0>();
   settle_pv_sm90<T>(o, pa);
   tma::arrive(ring.empty(last));
-  if (T::kPingPong && cw == 0) turn_wait(my_turn);  // consumer 1's last opening
+  if (T::kPingPong && c.cw == 0) turn_wait(my_turn);  // consumer 1's last opening
+}
+
+// The item's tiles with the tile shape's schedule (FwdWsTile::kOverlap).
+template <typename T>
+__device__ __forceinline__ void consume(const FwdParams& p, const WorkTile& w,
+                                        const KeyTiles<T::kBlockM, T::kBlockN>& tiles,
+                                        const WsRing<T>& ring, int32_t g0, const WsConsumer& c,
+                                        float sl2, float (&o)[1][T::kDTiles][4],
+                                        OnlineSoftmax<T>& softmax, bool& partial) {
+  if constexpr (T::kOverlap) {
+    consume_overlapped<T>(p, w, tiles, ring, g0, c, sl2, o, softmax, partial);
+  } else {
+    consume_serial<T>(p, w, tiles, ring, g0, c, sl2, o, softmax, partial);
+  }
 }
 
 }  // namespace polyhead::cuda

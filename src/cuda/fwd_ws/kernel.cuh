@@ -133,6 +133,14 @@ __device__ __forceinline__ void load_kv_ws(uint32_t stage, const CUtensorMap* tk
   }
 }
 
+// The producer's first step: the three tensor maps into the descriptor cache.
+__device__ __forceinline__ void prefetch_ws_maps(const CUtensorMap* tq, const CUtensorMap* tk,
+                                                 const CUtensorMap* tv) {
+  tma::prefetch_map(tq);
+  tma::prefetch_map(tk);
+  tma::prefetch_map(tv);
+}
+
 // Every mbarrier of the ring, by one thread, before the CTA's first barrier.
 template <typename T>
 __device__ __forceinline__ void init_ws_barriers(const WsRing<T>& ring) {
@@ -183,9 +191,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, 1)
   if (wg == 0) {  // producer
     tma::release_registers<T::kProducerRegs>();
     if (tid == 0) {
-      tma::prefetch_map(&tq);
-      tma::prefetch_map(&tk);
-      tma::prefetch_map(&tv);
+      prefetch_ws_maps(&tq, &tk, &tv);
       load_q_ws<T, kPatched>(ring, &tq, p, w);
       for (int32_t n = 0; n < count; ++n) {
         const int s = ring.slot(n);
@@ -202,19 +208,14 @@ __global__ void __launch_bounds__(T::kCtaThreads, 1)
   }
 
   tma::claim_registers<T::kConsumerRegs>();
-  const int ctid = tid - 128, cw = ctid / 128, lane = ctid & 31, warp = ctid >> 5;
-  const int warp_row0 = warp * 16;  // consumer warpgroup cw owns rows [64 cw, 64 cw + 64)
+  const WsConsumer c(tid);
   const float sl2 = p.transform ? 1.0f : p.scale_log2;
   float o[1][T::kDTiles][4];
   zero_o<T>(o);
   OnlineSoftmax<T> softmax;
   tma::wait(ring.q_full(), 0);
   bool partial = false;
-  if constexpr (T::kOverlap) {
-    consume_overlapped<T>(p, w, tiles, ring, 0, cw, warp_row0, lane, sl2, o, softmax, partial);
-  } else {
-    consume_serial<T>(p, w, tiles, ring, 0, cw, warp_row0, lane, sl2, o, softmax, partial);
-  }
+  consume<T>(p, w, tiles, ring, 0, c, sl2, o, softmax, partial);
   // A partial tile whose V holds Inf/NaN puts 0 * Inf = NaN into rows that cannot see that
   // key: an item with partial tiles whose O ends non-finite is computed again, tile by tile,
   // with the Inf/NaN test and the exact path. The producer is done, so the consumers load the
@@ -227,28 +228,28 @@ __global__ void __launch_bounds__(T::kCtaThreads, 1)
     softmax = OnlineSoftmax<T>();
     for (int32_t n = 0; n < count; ++n) {
       const KeyTileRef tile = tiles[n];
-      if (ctid == 0) {
+      if (c.ctid == 0) {
         tma::arrive_expect_tx(ring.redo(), T::kBytesStage);
         load_kv_ws<T, kPatched>(ring.k(0), &tk, &tv, ring.redo(), ring.redo(), p, w, kv_head,
                                 tile.index);
       }
       tma::wait(ring.redo(), uint32_t(n & 1));
       const bool exact = tile.slot != -1 && consumer_or(v_tile_nonfinite<T>(
-                                                reinterpret_cast<const uint16_t*>(v_tile), ctid));
+                                                reinterpret_cast<const uint16_t*>(v_tile), c.ctid));
       float sc[1][T::kNTiles][4];
-      issue_qk_sm90<T>(sc, ring.q(), ring.k(0), cw);
+      issue_qk_sm90<T>(sc, ring.q(), ring.k(0), c.cw);
       wait_qk_sm90<T>(sc);
-      ws_scores<T>(sc, p, w, tile, warp_row0, lane);
+      ws_scores<T>(sc, p, w, tile, c.warp_row0, c.lane);
       softmax.update(sc, o, sl2);
       if (!exact) {
         gemm_pv_sm90<T>(o, sc, ring.v(0));
       } else {
-        exact_pv<T>(o, sc, p, w, tile, p_scratch, v_tile, warp_row0, lane);
+        exact_pv<T>(o, sc, p, w, tile, p_scratch, v_tile, c.warp_row0, c.lane);
       }
       consumer_sync();  // every consumer is done with stage 0 before the next tile's copies
     }
   }
-  write_output<T, kPatched>(o, softmax, p, w, sl2, warp_row0, lane);
+  write_output<T, kPatched>(o, softmax, p, w, sl2, c.warp_row0, c.lane);
 #else
   __trap();  // built without sm_90a code for this device: the dispatcher never launches it
 #endif

@@ -34,9 +34,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, 1)
   if (wg == 0) {  // producer
     tma::release_registers<T::kProducerRegs>();
     if (tid == 0) {
-      tma::prefetch_map(&tq);
-      tma::prefetch_map(&tk);
-      tma::prefetch_map(&tv);
+      prefetch_ws_maps(&tq, &tk, &tv);
       int32_t g = 0, it = 0;  // ring tiles and items so far
       for (int32_t r = 0;; ++r) {
         const uint32_t item = sched.item(r);
@@ -65,8 +63,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, 1)
   }
 
   tma::claim_registers<T::kConsumerRegs>();
-  const int ctid = tid - 128, cw = ctid / 128, lane = ctid & 31, warp = ctid >> 5;
-  const int warp_row0 = warp * 16;  // consumer warpgroup cw owns rows [64 cw, 64 cw + 64)
+  const WsConsumer c(tid);
   const float sl2 = p.transform ? 1.0f : p.scale_log2;
   int32_t g = 0, it = 0;
   for (int32_t r = 0;; ++r) {
@@ -80,18 +77,14 @@ __global__ void __launch_bounds__(T::kCtaThreads, 1)
     OnlineSoftmax<T> softmax;
     tma::wait(ring.q_full(), uint32_t(it & 1));
     bool partial = false;
-    if constexpr (T::kOverlap) {
-      consume_overlapped<T>(p, w, tiles, ring, g, cw, warp_row0, lane, sl2, o, softmax, partial);
-    } else {
-      consume_serial<T>(p, w, tiles, ring, g, cw, warp_row0, lane, sl2, o, softmax, partial);
-    }
+    consume<T>(p, w, tiles, ring, g, c, sl2, o, softmax, partial);
     g += tiles.count;
     tma::arrive(ring.q_empty());  // every S product of the item has completed
     // Partial tiles whose V holds Inf/NaN (see kernel.cuh): the exact pass takes the item.
-    if (partial && consumer_or(!isfinite(o_sum<T>(o))) && ctid == 0) {
+    if (partial && consumer_or(!isfinite(o_sum<T>(o))) && c.ctid == 0) {
       p.redo_items[atomicAdd(p.redo_count, 1)] = item;
     }
-    write_output<T, kPatched>(o, softmax, p, w, sl2, warp_row0, lane);
+    write_output<T, kPatched>(o, softmax, p, w, sl2, c.warp_row0, c.lane);
     ++it;
   }
 #else
