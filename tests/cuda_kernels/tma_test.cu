@@ -15,6 +15,7 @@
 #include "cuda/cuda_check.h"
 #include "cuda/fwd/ptx.cuh"
 #include "cuda/fwd_sm90/wgmma.cuh"
+#include "cuda/fwd_ws/tensor_maps.h"
 #include "cuda/tma/tensor_map.h"
 #include "cuda/tma/tma.cuh"
 
@@ -111,12 +112,8 @@ TEST(Tma, TokenRowsWithZerosPastTheEnd) {
   const int64_t B = 2, S = 300, H = 3, D = 128;
   const std::vector<uint16_t> x = random_bits(size_t(B * S * H * D), 7);
   const DeviceCopy dev(x);
-  cuda::TmaTensor t;
-  t.base = dev.ptr;
-  t.rank = 4;
-  t.dims = {uint64_t(D), uint64_t(H), uint64_t(S), uint64_t(B), 0};
-  t.strides = {uint64_t(D * 2), uint64_t(H * D * 2), uint64_t(S * H * D * 2), 0};
-  t.box = {64, 1, 64, 1, 0};
+  // The view the warp-specialized kernel loads K and V through.
+  const cuda::TmaTensor t = cuda::token_rows_tensor(dev.ptr, B, S, H, D, S * H * D, H * D, D, 64);
   const int32_t d0 = 64, h = 2, s0 = 256, b = 1;
   const std::vector<uint16_t> got = copy_box(t, Coords{{d0, h, s0, b, 0}}, 64);
   for (int64_t r = 0; r < 64; ++r) {
@@ -135,13 +132,12 @@ TEST(Tma, TwoDimensionalTokenPatches) {
   const int64_t R = 16, C = 24, H = 2, D = 64;
   const std::vector<uint16_t> x = random_bits(size_t(R * C * H * D), 11);
   const DeviceCopy dev(x);
-  cuda::TmaTensor t;
-  t.base = dev.ptr;
-  t.rank = 5;
-  t.dims = {uint64_t(D), uint64_t(H), uint64_t(C), uint64_t(R), 1};
-  t.strides = {uint64_t(D * 2), uint64_t(H * D * 2), uint64_t(C * H * D * 2),
-               uint64_t(R * C * H * D * 2)};
-  t.box = {64, 1, 8, 8, 1};
+  // The patch-order view of the warp-specialized kernel, with 8 x 8 patches.
+  cuda::TokenOrder order;
+  order.patched = 1;
+  order.grid[1] = int32_t(R), order.grid[2] = int32_t(C);
+  order.shift[1] = order.shift[2] = 3;
+  const cuda::TmaTensor t = cuda::patch_tensor(dev.ptr, order, 1, H, D, R * C * H * D, H * D, D);
   for (auto [r0, c0] : {std::pair{8, 8}, std::pair{12, 20}}) {
     const int32_t h = 1;
     const std::vector<uint16_t> got = copy_box(t, Coords{{0, h, c0, r0, 0}}, 64);
