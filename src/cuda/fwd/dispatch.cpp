@@ -92,11 +92,16 @@ std::string ws_refusal(const AttentionProblem& p, const ProblemShape& s, const F
   return "";
 }
 
+// The query tiles of the grid's x dimension: per sequence, or for varlen the virtual tiles of
+// work.cuh. seqlen_q is s.seqlen_q unless GQA packing made the group the rows.
+int64_t query_tiles(const AttentionProblem& p, const ProblemShape& s, int64_t seqlen_q,
+                    TileShape tile) {
+  return s.varlen ? p.q.shape[1] / tile.m + s.batch : (seqlen_q + tile.m - 1) / tile.m;
+}
+
 // The (query tile, head, sequence) work items of a problem in tiles of `tile` rows.
 int64_t work_items(const AttentionProblem& p, const ProblemShape& s, TileShape tile) {
-  const int64_t q_tiles =
-      s.varlen ? p.q.shape[1] / tile.m + s.batch : (s.seqlen_q + tile.m - 1) / tile.m;
-  return q_tiles * s.heads_q * (s.varlen ? 1 : s.batch);
+  return query_tiles(p, s, s.seqlen_q, tile) * s.heads_q * (s.varlen ? 1 : s.batch);
 }
 
 // Split-KV (params.h): how many shares of every query tile's key tiles. Forced by the override,
@@ -434,8 +439,7 @@ void fwd_run(const AttentionProblem& p, const ProblemShape& s, void* stream_ptr,
     }
   }
 
-  const int64_t q_tiles =
-      s.varlen ? p.q.shape[1] / tile.m + s.batch : (seqlen_q + tile.m - 1) / tile.m;
+  const int64_t q_tiles = query_tiles(p, s, seqlen_q, tile);
   POLYHEAD_CHECK(q_tiles < std::numeric_limits<int32_t>::max(), "cuda backend: ", q_tiles,
                  " query tiles exceed the grid");
   f.q_tiles = int32_t(q_tiles);
