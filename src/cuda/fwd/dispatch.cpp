@@ -156,9 +156,9 @@ const TcConfig* select_tc(const AttentionProblem& p, const ProblemShape& s, cuda
                  "cuda backend: the wgmma kernel family cannot run this problem");
   const TcConfig* tc = sm90 != nullptr ? sm90 : find_tc(p.q.dtype, s.head_dim_qk, s.head_dim_v);
   // Patch order serves neighborhoods over many query tiles; a forced split-KV (which has
-  // its own instance) runs in token order.
+  // its own instance) runs in token order. The forced ws family picks its own below.
   if (sm90 != nullptr && overrides.patch_order && overrides.kv_splits <= 1 &&
-      s.head_dim_qk <= 192) {
+      s.head_dim_qk <= 192 && overrides.family != FwdFamily::ws) {
     order = choose_patch_order(p, s, sm90->tile);
   }
   // The warp-specialized kernel takes the problems of the formula masks (none, causal,
@@ -171,7 +171,6 @@ const TcConfig* select_tc(const AttentionProblem& p, const ProblemShape& s, cuda
                            : nullptr;
   if (ws != nullptr && overrides.family == FwdFamily::ws) {
     const auto* na = p.mask.get_if<NeighborhoodMask>();
-    order.reset();
     if (overrides.patch_order && ws->tile.n == 128 && na != nullptr && na->rank == 2) {
       order = choose_patch_order(p, s, ws->tile);
     }
