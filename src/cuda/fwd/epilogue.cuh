@@ -1,7 +1,8 @@
 // Epilogue of the tensor-core forward kernel: folds in the sink logit, normalizes O by the
 // softmax sum and writes O (input dtype or fp32) and the LSE once, straight from registers.
-// Each quad of lanes writes 8 consecutive columns (16 bytes of bf16) of a row per store, so
-// the writes are full 32-byte sectors; O is a few percent of the kernel's traffic.
+// Each quad of lanes writes 8 consecutive columns (16 bytes of bf16) of a row per store: half
+// of a 32-byte sector, 8 rows per warp store. The warp-specialized kernel stages its O through
+// shared memory instead (fwd_ws/epilogue.cuh).
 #pragma once
 
 #include <cmath>
@@ -13,6 +14,30 @@
 #include "cuda/fwd/work.cuh"
 
 namespace polyhead::cuda {
+
+// The end of one row: the factor that normalizes its O (the sink folded in) and its LSE in
+// natural log. No visible key: o = 0, lse = -inf (or the sink's logit). fmaxf skips NaN, so a
+// row whose visible scores are all NaN also keeps m = -inf; its sum l is NaN, and the other
+// branch turns o and lse into NaN as the reference does. Every lane of the row's quad returns
+// the same values.
+struct RowEnd {
+  float inv, lse;
+};
+template <typename T>
+__device__ __forceinline__ RowEnd finish_row(const OnlineSoftmax<T>& sm, int mt, int h, float sink,
+                                             float sl2, bool has_sink) {
+  float l = quad_sum(sm.l[mt][h]);
+  const float m = sm.m[mt][h];
+  if (m == -INFINITY && !isnan(l)) return {0.0f, sink};
+  float m2 = m * sl2, o_scale = 1.0f;
+  if (has_sink) {  // the sink adds exp(sink) to the denominator and nothing to O
+    const float mf = fmaxf(m2, sink * kLog2e);
+    o_scale = ptx::exp2_approx(m2 - mf);
+    l = fmaf(l, o_scale, ptx::exp2_approx(sink * kLog2e - mf));
+    m2 = mf;
+  }
+  return {o_scale * ptx::rcp_approx(l), (m2 + log2f(l)) * kLn2};
+}
 
 // kPatched: rows are positions in patch order (token_order.h), written to their tokens.
 template <typename T, bool kPatched = false>
@@ -27,26 +52,7 @@ __device__ __forceinline__ void write_output(float (&o)[T::kMTiles][T::kDTiles][
   for (int mt = 0; mt < T::kMTiles; ++mt) {
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      float l = quad_sum(sm.l[mt][h]);
-      const float m = sm.m[mt][h];
-      float inv, lse;
-      // No visible key: o = 0, lse = -inf (or the sink's logit). fmaxf skips NaN, so a row
-      // whose visible scores are all NaN also keeps m = -inf; its sum l is NaN, and the other
-      // branch turns o and lse into NaN as the reference does.
-      if (m == -INFINITY && !isnan(l)) {
-        inv = 0.0f;
-        lse = sink;
-      } else {
-        float m2 = m * sl2, o_scale = 1.0f;
-        if (p.sinks) {  // the sink adds exp(sink) to the denominator and nothing to O
-          const float mf = fmaxf(m2, sink * kLog2e);
-          o_scale = ptx::exp2_approx(m2 - mf);
-          l = fmaf(l, o_scale, ptx::exp2_approx(sink * kLog2e - mf));
-          m2 = mf;
-        }
-        inv = o_scale * ptx::rcp_approx(l);
-        lse = (m2 + log2f(l)) * kLn2;
-      }
+      const auto [inv, lse] = finish_row<T>(sm, mt, h, sink, sl2, p.sinks != nullptr);
       const int r = warp_row0 + mt * 16 + (lane >> 2) + 8 * h;
       const int32_t i = w.q_tile * T::kBlockM + r;
       if (i >= w.seqlen_q) continue;

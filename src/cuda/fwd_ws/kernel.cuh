@@ -33,6 +33,7 @@
 #include "cuda/fwd/work.cuh"
 #include "cuda/fwd_sm90/mainloop.cuh"
 #include "cuda/fwd_ws/consumer.cuh"
+#include "cuda/fwd_ws/epilogue.cuh"
 #include "cuda/tma/tma.cuh"
 
 namespace polyhead::cuda {
@@ -249,7 +250,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, 1)
       consumer_sync();  // every consumer is done with stage 0 before the next tile's copies
     }
   }
-  write_output<T, kPatched>(o, softmax, p, w, sl2, c.warp_row0, c.lane);
+  write_output_ws<T, kPatched>(o, softmax, p, w, sl2, c, ring);
 #else
   __trap();  // built without sm_90a code for this device: the dispatcher never launches it
 #endif

@@ -1,0 +1,93 @@
+// Epilogue of the warp-specialized kernel (fwd_ws/kernel.cuh): O leaves through shared memory.
+// Written straight from the accumulators (fwd/epilogue.cuh), a warp store covers 16 bytes of 8
+// rows; the window and neighborhood problems, whose items have about nine key tiles, spent
+// 13-15% of their time there (a probe that skipped the epilogue: bench/results/
+// gpu-ab_NVIDIA-H200_2026-11-28_call10.md). Here each consumer warpgroup
+//   1. writes its 64 normalized rows into its own 64 rows of the Q tile, free once its last
+//      S = Q K^T has completed (the other warpgroup's products read only its own rows), in Q's
+//      layout: 64-column blocks of 128-byte rows, 16-byte chunks XOR-swizzled by row, so the
+//      8 rows of a warp store fall in distinct banks;
+//   2. waits on its own named barrier (4 + warpgroup, 128 threads);
+//   3. copies them out 16 bytes per thread, a warp covering whole rows (one 256-byte row of
+//      d128 per 16 lanes).
+// The LSE goes out as before. Taken where O is 16-bit with 16-byte aligned rows; fp32 O, and
+// the persistent kernel (whose producer refills Q while the consumers finish), keep
+// write_output.
+#pragma once
+
+#include <cstdint>
+
+#include "cuda/fwd/epilogue.cuh"
+#include "cuda/fwd/params.h"
+#include "cuda/fwd/softmax.cuh"
+#include "cuda/fwd/work.cuh"
+#include "cuda/fwd_ws/consumer.cuh"
+
+namespace polyhead::cuda {
+
+// Whether O can take 16-byte stores: 16-bit elements and every row start 16-byte aligned.
+__device__ __forceinline__ bool o_rows_vec16(const FwdParams& p) {
+  const uint64_t bits = reinterpret_cast<uint64_t>(p.o) |
+                        uint64_t(2 * (p.o_batch_stride | p.o_row_stride | p.o_head_stride));
+  return !p.o_f32 && (bits & 15u) == 0;
+}
+
+// Byte offset of row r's 16-byte chunk c (8 columns) in the Q tile's layout (FwdWsTraits).
+template <typename T>
+__device__ __forceinline__ uint32_t staged_chunk(int r, int c) {
+  return uint32_t(c >> 3) * T::kQBlockBytes + uint32_t(r) * 128u +
+         uint32_t(((c & 7) ^ (r & 7)) << 4);
+}
+
+template <typename T, bool kPatched>
+__device__ __forceinline__ void write_output_ws(float (&o)[1][T::kDTiles][4], OnlineSoftmax<T>& sm,
+                                                const FwdParams& p, const WorkTile& w, float sl2,
+                                                const WsConsumer& c, const WsRing<T>& ring) {
+  static_assert(T::kHeadDimV <= T::kHeadDimQK, "O's rows fit in Q's");
+  if (!o_rows_vec16(p)) {
+    write_output<T, kPatched>(o, sm, p, w, sl2, c.warp_row0, c.lane);
+    return;
+  }
+  using Elem = typename T::Elem;
+  const float sink = p.sinks ? p.sinks[w.head * p.sinks_stride] : -INFINITY;
+  const uint32_t q = ring.q();
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const auto [inv, lse] = finish_row<T>(sm, 0, h, sink, sl2, p.sinks != nullptr);
+    const int r = c.warp_row0 + (c.lane >> 2) + 8 * h;  // row of the 128-row tile
+#pragma unroll
+    for (int dt = 0; dt < T::kDTiles; ++dt) {
+      const uint32_t v = ptx::pack2<Elem>(o[0][dt][2 * h] * inv, o[0][dt][2 * h + 1] * inv);
+      asm volatile("st.shared.b32 [%0], %1;" ::"r"(q + staged_chunk<T>(r, dt) + 4u * (c.lane & 3)),
+                   "r"(v)
+                   : "memory");
+    }
+    const int32_t i = w.q_tile * T::kBlockM + r;
+    if (p.lse != nullptr && (c.lane & 3) == 0 && i < w.seqlen_q) {
+      const int32_t token = kPatched ? p.order.token(i) : i;
+      p.lse[int64_t(w.batch) * p.lse_batch_stride + int64_t(w.head) * p.lse_head_stride +
+            int64_t(w.q_start + token) * p.lse_row_stride] = lse;
+    }
+  }
+  asm volatile("bar.sync %0, 128;" ::"r"(4 + c.cw) : "memory");
+  constexpr int kChunks = T::kHeadDimV / 8;  // 16-byte chunks per row
+  const int t = c.ctid & 127;
+  const int64_t o_base = int64_t(w.batch) * p.o_batch_stride + int64_t(w.head) * p.o_head_stride;
+#pragma unroll
+  for (int k = 0; k < 64 * kChunks / 128; ++k) {
+    const int at = t + 128 * k;
+    const int r = 64 * c.cw + at / kChunks, ch = at % kChunks;
+    const int32_t i = w.q_tile * T::kBlockM + r;
+    if (i >= w.seqlen_q) continue;
+    uint32_t x, y, z, u;
+    asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(x), "=r"(y), "=r"(z), "=r"(u)
+                 : "r"(q + staged_chunk<T>(r, ch)));
+    const int32_t token = kPatched ? p.order.token(i) : i;
+    Elem* out =
+        static_cast<Elem*>(p.o) + o_base + int64_t(w.q_start + token) * p.o_row_stride + ch * 8;
+    *reinterpret_cast<uint4*>(out) = make_uint4(x, y, z, u);
+  }
+}
+
+}  // namespace polyhead::cuda
