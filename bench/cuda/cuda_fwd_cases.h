@@ -1,10 +1,10 @@
 // The cases of the CUDA forward benchmark (DESIGN.md section 7, issue 4): bf16, 16k tokens per
 // batch at hidden size 2048 (B * S = 16384, H = 2048 / D) for D = 64 / 128 / 256 and S = 512 to
 // 16k, causal and not; GQA 32/8 at 8k; a causal sliding window of 1024 keys at 16k; 2-D
-// neighborhood attention 17x17 on a 128x128 token grid; MLA prefill (Dqk 192, Dv 128) at 8k; decode
-// (one query row per sequence, no mask) with GQA 64/8 over a 32k cache, at batch 8 (the grid's
-// decode case) and 1. bench/anchors/ torch_sdpa.py times the same list (written to JSON by
-// cuda_fwd_bench --cases) through PyTorch.
+// neighborhood attention 17x17 on a 128x128 token grid; MLA prefill (Dqk 192, Dv 128) at 512, 2k
+// and 8k; decode (one query row per sequence, no mask) with GQA 64/8 over a 32k cache, at batch 8
+// (the grid's decode case) and 1. bench/anchors/ torch_sdpa.py times the same list (written to JSON
+// by cuda_fwd_bench --cases) through PyTorch.
 #pragma once
 
 #include <cstdint>
@@ -50,14 +50,16 @@ inline std::vector<FwdBenchCase> fwd_bench_cases(bool quick) {
     c.batch = 2, c.seqlen = 8192, c.heads_q = 32, c.heads_kv = 8, c.head_dim = 128;
     cases.push_back(c);
   }
-  // MLA prefill (DeepSeek-V2/V3): Dqk 192 (128 + 64 rotary), Dv 128.
+  // MLA prefill (DeepSeek-V2/V3): Dqk 192 (128 + 64 rotary), Dv 128, 16 heads, 16k tokens.
   for (bool causal : {false, true}) {
-    FwdBenchCase c;
-    c.kind = causal ? "causal" : "dense";
-    c.name = std::string("mla192x128_") + c.kind + "_s8192";
-    c.batch = 2, c.seqlen = 8192, c.heads_q = c.heads_kv = 16, c.head_dim = 192;
-    c.head_dim_v = 128;
-    cases.push_back(c);
+    for (int64_t s : quick ? std::vector<int64_t>{8192} : std::vector<int64_t>{512, 2048, 8192}) {
+      FwdBenchCase c;
+      c.kind = causal ? "causal" : "dense";
+      c.name = std::string("mla192x128_") + c.kind + "_s" + std::to_string(s);
+      c.batch = 16384 / s, c.seqlen = s, c.heads_q = c.heads_kv = 16, c.head_dim = 192;
+      c.head_dim_v = 128;
+      cases.push_back(c);
+    }
   }
   {
     FwdBenchCase c;

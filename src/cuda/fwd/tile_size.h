@@ -111,12 +111,17 @@ struct FwdSm90Tile<256, 256> : FwdTileShape<128, 64, 8, 1> {};
 //   d256: serial 706 / 671, overlap 505 / 526, overlap + ping-pong 499 / 521 (the wgmma kernel:
 //         539 / 540). A third stage does not fit.
 //   d64: serial 407 / 401, overlap + ping-pong 400 / 396, below the wgmma kernel's two CTAs per SM
-//         (423 / 421). (192, 128) is not measured yet, so it stays on the wgmma kernel.
+//         (423 / 421).
+//   (192, 128), MLA prefill, 16 heads, 16k tokens, dense / causal at 512, 2k, 8k keys (calls 10
+//         and 11 of bench/results/gpu-ab_NVIDIA-H200_2026-11-28_call*.md): serial 418 / 251,
+//         601 / 472, 672 / 617; overlap + ping-pong 372 / 233 at 512, 574 / 539 at 8k;
+//         128 x 64 tiles with 3 or 4 stages 3-5% below serial 128 x 128 at 8k. The wgmma
+//         kernel: 310 / 186, 388 / 311, 413 / 404.
 //
 //   (Dqk, Dv)   tile M x N   stages  schedule            smem   auto from
 //   (64, 64)    128 x 128    3       serial              112    never
 //   (128,128)   128 x 128    3       overlap, ping-pong  224    1024 keys
-//   (192,128)   128 x 128    2       overlap, ping-pong  208    never
+//   (192,128)   128 x 128    2       serial              208    any length
 //   (256,256)   128 x 64     2       serial              192    any length
 template <int BlockN, int Stages, bool Overlap, bool PingPong, int AutoMinKeys>
 struct FwdWsShape : FwdTileShape<128, BlockN, 8, 1> {
@@ -132,7 +137,7 @@ struct FwdWsTile<64, 64> : FwdWsShape<128, 3, false, false, -1> {};
 template <>
 struct FwdWsTile<128, 128> : FwdWsShape<128, 3, true, true, 1024> {};
 template <>
-struct FwdWsTile<192, 128> : FwdWsShape<128, 2, true, true, -1> {};
+struct FwdWsTile<192, 128> : FwdWsShape<128, 2, false, false, 0> {};
 template <>
 struct FwdWsTile<256, 256> : FwdWsShape<64, 2, false, false, 0> {};
 
