@@ -163,17 +163,18 @@ const TcConfig* select_tc(const AttentionProblem& p, const ProblemShape& s, cuda
   }
   // The warp-specialized kernel takes the problems of the formula masks (none, causal,
   // windows) that it can run, that want no split-KV, and whose sequences reach its tile's
-  // kAutoMinKeys (tile_size.h, with the measurements). Forced, it also runs block maps, and
-  // rank-2 neighborhoods in patch order with one 128-token patch per tile (TMA boxes of the
-  // token grid, fwd_ws/launch.cuh).
+  // kAutoMinKeys (tile_size.h, with the measurements), and rank-2 neighborhoods in patch order
+  // where one 128-token patch per tile divides the grid (TMA boxes of the token grid,
+  // fwd_ws/launch.cuh): NA-2D 17x17 on a 128x128 grid at d128 ran 106.6 TFLOP/s there against
+  // 94.9 on the wgmma kernel (bench/results/gpu-ab_NVIDIA-H200_2026-11-28_call9.md). Forced,
+  // it also runs block maps.
   const TcConfig* ws = overrides.family == FwdFamily::automatic || overrides.family == FwdFamily::ws
                            ? find_sm90(p, s, TcKind::ws)
                            : nullptr;
-  if (ws != nullptr && overrides.family == FwdFamily::ws) {
+  std::optional<TokenOrder> ws_order;
+  if (ws != nullptr && overrides.patch_order && overrides.kv_splits <= 1 && ws->tile.n == 128) {
     const auto* na = p.mask.get_if<NeighborhoodMask>();
-    if (overrides.patch_order && ws->tile.n == 128 && na != nullptr && na->rank == 2) {
-      order = choose_patch_order(p, s, ws->tile);
-    }
+    if (na != nullptr && na->rank == 2) ws_order = choose_patch_order(p, s, ws->tile);
   }
   const std::string ws_why = ws == nullptr
                                  ? "no instance for this dtype and head dims on this device"
@@ -183,11 +184,15 @@ const TcConfig* select_tc(const AttentionProblem& p, const ProblemShape& s, cuda
                    "cuda backend: the warp-specialized kernel cannot run this problem (", ws_why,
                    "); it runs ", ws_configurations(), " on compute capability 9.0");
     tc = ws;
+    order = ws_order;
   } else if (ws != nullptr && ws_why.empty() && formula_mask(p.mask) && ws->auto_min_keys >= 0 &&
              s.seqlen_k >= ws->auto_min_keys &&
              kv_splits(overrides, work_items(p, s, sm90->tile), s, sm90->tile, p.q.device.index) ==
                  1) {
     tc = ws;
+  } else if (ws_order && ws_why.empty()) {
+    tc = ws;
+    order = ws_order;
   } else if (sm90 != nullptr && !order && overrides.family == FwdFamily::automatic &&
              !formula_mask(p.mask)) {
     tc = fit_block_map(p, s, sm90, stream, cached);
