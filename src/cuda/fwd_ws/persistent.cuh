@@ -77,6 +77,10 @@ __global__ void __launch_bounds__(T::kCtaThreads, 1)
     OnlineSoftmax<T> softmax;
     tma::wait(ring.q_full(), uint32_t(it & 1));
     bool partial = false;
+    // The ring position, broadcast from lane 0 so ptxas knows it is warp-uniform and keeps the
+    // loop's stage arithmetic in uniform registers, as in the plain kernel (whose count starts
+    // at 0); from the item's tile count it was per-thread, with R2UR on every wgmma descriptor.
+    g = __shfl_sync(0xffffffffu, g, 0);
     consume<T>(p, w, tiles, ring, g, c, sl2, o, softmax, partial);
     g += tiles.count;
     tma::arrive(ring.q_empty());  // every S product of the item has completed
