@@ -107,7 +107,9 @@ struct FwdSm90Tile<256, 256> : FwdTileShape<128, 64, 8, 1> {};
 // gpu-ab_NVIDIA-H200_2026-11-28_call7.md, TFLOP/s at 16k dense / causal):
 //   d128: 2 stages serial 591 / 589, overlap 571 / 530, overlap + ping-pong 568 / 536, and with 3
 //         stages overlap + ping-pong 677 / 665; the wgmma kernel ran 557 / 554 in another call.
-//         At 512 keys the wgmma kernel stays ahead (385 against 363).
+//         At 512 keys the wgmma kernel was ahead (385 against 363) until the ws kernel's
+//         epilogue went through shared memory: then 392.5 / 232.7 against 382.5 / 206.3
+//         (bench/results/gpu-ab_NVIDIA-H200_2026-11-28_call12.md).
 //   d256: serial 706 / 671, overlap 505 / 526, overlap + ping-pong 499 / 521 (the wgmma kernel:
 //         539 / 540). A third stage does not fit.
 //   d64: serial 407 / 401, overlap + ping-pong 400 / 396, below the wgmma kernel's two CTAs per SM
@@ -120,7 +122,7 @@ struct FwdSm90Tile<256, 256> : FwdTileShape<128, 64, 8, 1> {};
 //
 //   (Dqk, Dv)   tile M x N   stages  schedule            smem   auto from
 //   (64, 64)    128 x 128    3       serial              112    never
-//   (128,128)   128 x 128    3       overlap, ping-pong  224    1024 keys
+//   (128,128)   128 x 128    3       overlap, ping-pong  224    any length
 //   (192,128)   128 x 128    2       serial              208    any length
 //   (256,256)   128 x 64     2       serial              192    any length
 template <int BlockN, int Stages, bool Overlap, bool PingPong, int AutoMinKeys>
@@ -135,7 +137,7 @@ struct FwdWsTile;
 template <>
 struct FwdWsTile<64, 64> : FwdWsShape<128, 3, false, false, -1> {};
 template <>
-struct FwdWsTile<128, 128> : FwdWsShape<128, 3, true, true, 1024> {};
+struct FwdWsTile<128, 128> : FwdWsShape<128, 3, true, true, 0> {};
 template <>
 struct FwdWsTile<192, 128> : FwdWsShape<128, 2, false, false, 0> {};
 template <>
