@@ -6,7 +6,9 @@
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <random>
@@ -93,6 +95,7 @@ struct FwdCase {
   };
   std::vector<Poke> v_pokes;
   int64_t token_pad = 0;  // extra heads of padding in the token stride (strided views)
+  int64_t o_offset = 0;   // O starts this many elements into its buffer (unaligned rows)
   uint64_t seed = 1;
 
   std::string describe() const {
@@ -106,7 +109,8 @@ struct FwdCase {
         " family=" + std::to_string(int(family)) + " ctas=" + std::to_string(max_ctas) +
         " patch=" + std::to_string(patch_order) + " pack=" + std::to_string(pack_gqa) +
         " splits=" + std::to_string(kv_splits) + " persistent=" + std::to_string(ws_persistent) +
-        " pad=" + std::to_string(token_pad) + " seed=" + std::to_string(seed);
+        " pad=" + std::to_string(token_pad) + " o_offset=" + std::to_string(o_offset) +
+        " seed=" + std::to_string(seed);
     if (scale) s += " scale=" + std::to_string(*scale);
     for (const Poke& pk : v_pokes) {
       s += " v[" + std::to_string(pk.b) + "," + std::to_string(pk.t) + "," + std::to_string(pk.h) +
@@ -176,6 +180,7 @@ inline double tolerance(DType t) {
 struct CompareResult {
   double o_err = 0, lse_err = 0;
   int64_t o_nan = 0, lse_mismatch = 0, o_nonfinite_mismatch = 0;
+  int64_t outside_writes = 0;  // elements of O's buffer outside the view that changed
 };
 
 // Runs `c` on the GPU (stream `stream`) and on the reference; returns the errors.
@@ -218,7 +223,7 @@ inline CompareResult run_case(const FwdCase& c, cudaStream_t stream = nullptr) {
   const Device gpu{DeviceType::cuda, 0};
   DeviceBuffer dq(q.bytes.size()), dk(k.bytes.size()), dvb(v.bytes.size());
   const int64_t o_elems = B * tq * o_tok;
-  DeviceBuffer dout(size_t(o_elems * dtype_size(c.o_dtype)));
+  DeviceBuffer dout(size_t((c.o_offset + o_elems) * dtype_size(c.o_dtype)));
   DeviceBuffer dlse(size_t(B * c.hq * tq) * sizeof(float));
   DeviceBuffer dslopes(slopes.size() * 4), dsinks(sinks.size() * 4);
   DeviceBuffer dcq(cq.size() * 4), dck(ck.size() * 4);
@@ -237,7 +242,8 @@ inline CompareResult run_case(const FwdCase& c, cudaStream_t stream = nullptr) {
   g.q = view(dq.ptr, c.dtype, tq, c.hq, c.dqk, q_tok, gpu);
   g.k = view(dk.ptr, c.dtype, tk, c.hkv, c.dqk, k_tok, gpu);
   g.v = view(dvb.ptr, c.dtype, tk, c.hkv, c.dv, v_tok, gpu);
-  g.o = view(dout.ptr, c.o_dtype, tq, c.hq, c.dv, o_tok, gpu);
+  g.o = view(static_cast<unsigned char*>(dout.ptr) + c.o_offset * dtype_size(c.o_dtype), c.o_dtype,
+             tq, c.hq, c.dv, o_tok, gpu);
   if (c.lse) g.lse = TensorView::contiguous(dlse.ptr, DType::f32, {B, c.hq, tq}, gpu);
   g.scale = c.scale;
   g.softcap = c.softcap;
@@ -263,9 +269,27 @@ inline CompareResult run_case(const FwdCase& c, cudaStream_t stream = nullptr) {
   EXPECT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
   EXPECT_EQ(cudaGetLastError(), cudaSuccess);
 
-  HostTensor out(c.o_dtype, o_elems);
+  HostTensor whole(c.o_dtype, c.o_offset + o_elems);
   std::vector<float> lse(size_t(B * c.hq * tq));
-  EXPECT_EQ(cudaMemcpy(out.bytes.data(), dout.ptr, out.bytes.size(), cudaMemcpyDeviceToHost), 0);
+  EXPECT_EQ(cudaMemcpy(whole.bytes.data(), dout.ptr, whole.bytes.size(), cudaMemcpyDeviceToHost),
+            0);
+  // The elements before the view and the padding heads keep the poison (all bits set).
+  const size_t esz = size_t(dtype_size(c.o_dtype));
+  auto poisoned = [&](int64_t e) {
+    for (size_t b = 0; b < esz; ++b) {
+      if (whole.bytes[size_t(e) * esz + b] != 0xff) return false;
+    }
+    return true;
+  };
+  for (int64_t e = 0; e < c.o_offset; ++e) res.outside_writes += !poisoned(e);
+  for (int64_t t = 0; t < B * tq; ++t) {
+    for (int64_t e = c.hq * c.dv; e < o_tok; ++e) {
+      res.outside_writes += !poisoned(c.o_offset + t * o_tok + e);
+    }
+  }
+  HostTensor out(c.o_dtype, o_elems);
+  std::copy(whole.bytes.begin() + std::ptrdiff_t(size_t(c.o_offset) * esz), whole.bytes.end(),
+            out.bytes.begin());
   EXPECT_EQ(cudaMemcpy(lse.data(), dlse.ptr, lse.size() * 4, cudaMemcpyDeviceToHost), 0);
 
   // The reference on host copies: same element values, fp64 outputs.
@@ -323,6 +347,7 @@ inline void expect_matches(const FwdCase& c, cudaStream_t stream = nullptr) {
   const CompareResult r = run_case(c, stream);
   const double tol = tolerance(c.dtype);
   EXPECT_EQ(r.o_nan, 0) << c.describe();
+  EXPECT_EQ(r.outside_writes, 0) << c.describe();
   EXPECT_EQ(r.o_nonfinite_mismatch, 0) << c.describe();
   EXPECT_LE(r.o_err, tol) << c.describe();
   EXPECT_EQ(r.lse_mismatch, 0) << c.describe();
