@@ -209,6 +209,38 @@ TEST(CudaFwd, WarpSpecialized) {
   }
 }
 
+// The warp-specialized kernel's 64-key neighborhood tiles (FwdOverrides::ws_na_tiles, d128):
+// rank-2 neighborhoods in patch order with 8 x 8 sub-patches, each query tile loaded as two
+// sub-patch boxes; GQA, two sequences, sinks and softcap, Inf and NaN in V at keys some rows of
+// their partial tiles cannot see (the consumers' recomputation), picked by the dispatcher and
+// forced.
+TEST(CudaFwd, WarpSpecializedNeighborhoodTiles) {
+  SKIP_WITHOUT_GPU();
+  if (!device_is_sm90() || !config_compiled(DType::bf16, 128, 128, cuda::FwdFamily::ws)) {
+    GTEST_SKIP() << "needs the sm_90a kernels";
+  }
+  int n = 0;
+  for (auto [m, tokens] : {std::pair<const char*, int64_t>{"na:grid=32x32,kernel=7x7", 1024},
+                           {"na:grid=16x24,kernel=5x9", 384},
+                           {"na:grid=64x64,kernel=17x17", 4096}}) {
+    for (auto family : {cuda::FwdFamily::automatic, cuda::FwdFamily::ws}) {
+      FwdCase c;
+      c.family = family;
+      c.ws_na_tiles = true;
+      c.mask = MaskSpec::parse(m);
+      c.sq = c.sk = tokens;
+      c.batch = 2, c.hq = 4, c.hkv = 2;
+      c.dtype = c.o_dtype = n % 2 ? DType::f16 : DType::bf16;
+      c.sinks = n == 1;
+      c.softcap = n == 2 ? 20.0f : 0.0f;
+      c.seed = uint64_t(1100 + n++);
+      expect_matches(c);
+      c.v_pokes = {{1, 200, 1, 5, INFINITY}, {0, 70, 0, 3, std::nanf("")}};
+      expect_matches(c);
+    }
+  }
+}
+
 // The persistent warp-specialized kernel (FwdOverrides::ws_persistent): several items per CTA
 // (3 CTAs) and one CTA per SM, every head-dim pair, masks of both kinds, varlen, score mods,
 // LSE and f32 output; Inf and NaN in V at keys of partial tiles, which send items through the

@@ -87,6 +87,7 @@ struct FwdCase {
   bool pack_gqa = true;        // decode: grouped heads as rows (FwdOverrides::pack_gqa)
   int kv_splits = 0;           // split-KV on the wgmma kernel (FwdOverrides::kv_splits)
   bool ws_persistent = false;  // the persistent warp-specialized kernel (FwdOverrides)
+  bool ws_na_tiles = false;    // its 64-key neighborhood tiles (FwdOverrides::ws_na_tiles)
   // Values written into v before the run: {batch, key token, kv head, column, value}. Where
   // the reference output is then non-finite the kernel must give the same class of value.
   struct Poke {
@@ -109,8 +110,8 @@ struct FwdCase {
         " family=" + std::to_string(int(family)) + " ctas=" + std::to_string(max_ctas) +
         " patch=" + std::to_string(patch_order) + " pack=" + std::to_string(pack_gqa) +
         " splits=" + std::to_string(kv_splits) + " persistent=" + std::to_string(ws_persistent) +
-        " pad=" + std::to_string(token_pad) + " o_offset=" + std::to_string(o_offset) +
-        " seed=" + std::to_string(seed);
+        " na_tiles=" + std::to_string(ws_na_tiles) + " pad=" + std::to_string(token_pad) +
+        " o_offset=" + std::to_string(o_offset) + " seed=" + std::to_string(seed);
     if (scale) s += " scale=" + std::to_string(*scale);
     for (const Poke& pk : v_pokes) {
       s += " v[" + std::to_string(pk.b) + "," + std::to_string(pk.t) + "," + std::to_string(pk.h) +
@@ -265,7 +266,7 @@ inline CompareResult run_case(const FwdCase& c, cudaStream_t stream = nullptr) {
   if (!st.ok) return res;
   cuda::fwd_run(g, shape, stream,
                 {c.force_block_map, c.family, c.max_ctas, c.patch_order, c.pack_gqa, c.kv_splits,
-                 c.ws_persistent});
+                 c.ws_persistent, c.ws_na_tiles});
   EXPECT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
   EXPECT_EQ(cudaGetLastError(), cudaSuccess);
 

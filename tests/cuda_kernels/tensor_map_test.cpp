@@ -72,9 +72,10 @@ TEST(TensorMap, TokenRowsView) {
   EXPECT_EQ(t.box[2], 64u);
 }
 
-// Every position of every patch of a 128 x 128 neighborhood grid: the element the 5-D box
-// puts at row w of its copy (row-major over the box's columns and rows) is token(p) of the
-// patch-order position p = 128 * patch + w.
+// Every position of a 128 x 128 neighborhood grid in patch order, for 128-key tiles (whole
+// 8 x 16 patches) and 64-key tiles (8 x 8 sub-patches): the element that the 5-D box starting
+// at the corner of its (sub-)patch (TokenOrder::coords, as the kernel computes it) puts at row w
+// of its copy (row-major over the box's columns and rows) is token(pos + w).
 TEST(TensorMap, PatchViewFollowsTheTokenOrder) {
   NeighborhoodMask m;
   m.rank = 2;
@@ -90,28 +91,32 @@ TEST(TensorMap, PatchViewFollowsTheTokenOrder) {
   p.o = TensorView::contiguous(at(4), DType::bf16, {2, tokens, heads, d}, gpu);
   p.mask = MaskSpec(m);
   const ProblemShape s = validate(p);
-  const auto order = cuda::choose_patch_order(p, s, TileShape{128, 128});
-  ASSERT_TRUE(order.has_value());
-  ASSERT_EQ(order->sub_bits, 7);  // 128-key tiles: whole patches, no sub-patches
-  const cuda::TmaTensor t = cuda::patch_tensor(p.k.data, *order, 2, heads, d, p.k.stride[0],
-                                               p.k.stride[1], p.k.stride[2]);
-  ASSERT_EQ(t.rank, 5);
-  EXPECT_EQ(t.box[0], 64u);
-  EXPECT_EQ(t.box[1], 1u);
-  EXPECT_EQ(t.box[4], 1u);
-  ASSERT_EQ(t.box[2] * t.box[3], 128u);
-  EXPECT_EQ(t.dims[2] * t.dims[3], uint64_t(tokens));
-  const uint64_t token_bytes = uint64_t(p.k.stride[1]) * 2;
-  for (int32_t patch = 0; patch < int32_t(tokens / 128); ++patch) {
-    int32_t c[3];
-    order->patch_corner(patch, c);
-    for (int32_t w = 0; w < 128; ++w) {
-      const uint64_t col = uint64_t(c[2]) + uint64_t(w) % t.box[2];
-      const uint64_t row = uint64_t(c[1]) + uint64_t(w) / t.box[2];
-      ASSERT_TRUE(col < t.dims[2] && row < t.dims[3]) << "patch " << patch << " row " << w;
-      const uint64_t bytes = col * t.strides[1] + row * t.strides[2];
-      ASSERT_EQ(bytes, uint64_t(order->token(patch * 128 + w)) * token_bytes)
-          << "patch " << patch << " row " << w;
+  for (const int64_t n : {128, 64}) {
+    const auto order = cuda::choose_patch_order(p, s, TileShape{128, n});
+    ASSERT_TRUE(order.has_value());
+    // 128-key tiles: whole patches; 64-key tiles: two sub-patches per patch.
+    ASSERT_EQ(order->sub_bits, n == 128 ? 7 : 6);
+    const cuda::TmaTensor t = cuda::patch_tensor(p.k.data, *order, 2, heads, d, p.k.stride[0],
+                                                 p.k.stride[1], p.k.stride[2]);
+    ASSERT_EQ(t.rank, 5);
+    EXPECT_EQ(t.box[0], 64u);
+    EXPECT_EQ(t.box[1], 1u);
+    EXPECT_EQ(t.box[4], 1u);
+    const int32_t box = 1 << order->sub_bits;
+    ASSERT_EQ(t.box[2] * t.box[3], uint32_t(box));
+    EXPECT_EQ(t.dims[2] * t.dims[3], uint64_t(tokens));
+    const uint64_t token_bytes = uint64_t(p.k.stride[1]) * 2;
+    for (int32_t pos = 0; pos < int32_t(tokens); pos += box) {
+      int32_t c[3];
+      order->coords(pos, c);
+      for (int32_t w = 0; w < box; ++w) {
+        const uint64_t col = uint64_t(c[2]) + uint64_t(w) % t.box[2];
+        const uint64_t row = uint64_t(c[1]) + uint64_t(w) / t.box[2];
+        ASSERT_TRUE(col < t.dims[2] && row < t.dims[3]) << "n " << n << " pos " << pos + w;
+        const uint64_t bytes = col * t.strides[1] + row * t.strides[2];
+        ASSERT_EQ(bytes, uint64_t(order->token(pos + w)) * token_bytes)
+            << "n " << n << " pos " << pos + w;
+      }
     }
   }
 }

@@ -171,10 +171,15 @@ const TcConfig* select_tc(const AttentionProblem& p, const ProblemShape& s, cuda
   const TcConfig* ws = overrides.family == FwdFamily::automatic || overrides.family == FwdFamily::ws
                            ? find_sm90(p, s, TcKind::ws)
                            : nullptr;
+  // With FwdOverrides::ws_na_tiles (opt-in), the pair's 64-key neighborhood tiles instead.
+  const TcConfig* ws_na =
+      ws != nullptr && overrides.ws_na_tiles ? find_sm90(p, s, TcKind::ws_na) : nullptr;
+  const TcConfig* ws_patched = ws_na != nullptr ? ws_na : ws;
   std::optional<TokenOrder> ws_order;
-  if (ws != nullptr && overrides.patch_order && overrides.kv_splits <= 1 && ws->tile.n == 128) {
+  if (ws_patched != nullptr && overrides.patch_order && overrides.kv_splits <= 1 &&
+      (ws_patched->tile.n == 128 || ws_patched == ws_na)) {
     const auto* na = p.mask.get_if<NeighborhoodMask>();
-    if (na != nullptr && na->rank == 2) ws_order = choose_patch_order(p, s, ws->tile);
+    if (na != nullptr && na->rank == 2) ws_order = choose_patch_order(p, s, ws_patched->tile);
   }
   const std::string ws_why = ws == nullptr
                                  ? "no instance for this dtype and head dims on this device"
@@ -183,7 +188,7 @@ const TcConfig* select_tc(const AttentionProblem& p, const ProblemShape& s, cuda
     POLYHEAD_CHECK(ws_why.empty(),
                    "cuda backend: the warp-specialized kernel cannot run this problem (", ws_why,
                    "); it runs ", ws_configurations(), " on compute capability 9.0");
-    tc = ws;
+    tc = ws_order ? ws_patched : ws;
     order = ws_order;
   } else if (ws != nullptr && ws_why.empty() && formula_mask(p.mask) && ws->auto_min_keys >= 0 &&
              s.seqlen_k >= ws->auto_min_keys &&
@@ -191,7 +196,7 @@ const TcConfig* select_tc(const AttentionProblem& p, const ProblemShape& s, cuda
                  1) {
     tc = ws;
   } else if (ws_order && ws_why.empty()) {
-    tc = ws;
+    tc = ws_patched;
     order = ws_order;
   } else if (sm90 != nullptr && !order && overrides.family == FwdFamily::automatic &&
              !formula_mask(p.mask)) {

@@ -33,9 +33,14 @@ struct FwdOverrides {
   // Split-KV on the wgmma kernel (params.h, split_combine.h): 0 = the dispatcher decides,
   // 1 = never, n > 1 = n shares of every query tile's key tiles.
   int kv_splits = 0;
-  // The warp-specialized kernel in its persistent form (fwd_ws/persistent.cuh, not yet
-  // measured): one CTA per SM over the work list, then the exact pass over listed items.
+  // The warp-specialized kernel in its persistent form (fwd_ws/persistent.cuh; slower than one
+  // CTA per item on the H200 except d256 at 4k-8k keys, docs/cuda-forward.md): one CTA per SM
+  // over the work list, then the exact pass over listed items.
   bool ws_persistent = false;
+  // Rank-2 neighborhoods in patch order on the warp-specialized kernel with the pair's 64-key
+  // neighborhood tiles (FwdWsNaTile, tile_size.h; built, not yet measured) instead of 128-key
+  // tiles; one CTA per item (ws_persistent does not apply).
+  bool ws_na_tiles = false;
 };
 
 Status fwd_supports(const AttentionProblem& p, const ProblemShape& s);

@@ -34,14 +34,36 @@ constexpr int auto_min_keys() {
 #define POLYHEAD_SM90_ENTRY(dt, dqk, dv) \
   POLYHEAD_TC_ENTRY(FwdSm90Tile, launch_fwd_sm90, wgmma, dt, dqk, dv)
 #define POLYHEAD_WS_ENTRY(dt, dqk, dv) POLYHEAD_TC_ENTRY(FwdWsTile, launch_fwd_ws, ws, dt, dqk, dv)
+
+// The neighborhood tiles of a ws pair, where tile_size.h has them.
+template <DType kDtype, int Dqk, int Dv>
+void add_ws_na(std::vector<TcConfig>& table) {
+  if constexpr (kHasWsNaTile<Dqk, Dv>) {
+    using Tile = FwdWsNaTile<Dqk, Dv>;
+    table.push_back(TcConfig{kDtype,
+                             Dqk,
+                             Dv,
+                             {Tile::kBlockM, Tile::kBlockN},
+                             Tile::kWarps,
+                             &launch_fwd_ws_na<kDtype, Dqk, Dv>,
+                             TcKind::ws_na,
+                             -1});
+  }
+}
+#define POLYHEAD_WS_NA_ENTRY(dt, dqk, dv) add_ws_na<DType::dt, dqk, dv>(all);
 }  // namespace
 
 const std::vector<TcConfig>& tc_table() {
-  static const std::vector<TcConfig> table = {POLYHEAD_FWD_COMPILED_TC(POLYHEAD_MMA_ENTRY)
-                                                  POLYHEAD_FWD_COMPILED_SM90(POLYHEAD_SM90_ENTRY)
-                                                      POLYHEAD_FWD_COMPILED_WS(POLYHEAD_WS_ENTRY)};
+  static const std::vector<TcConfig> table = [] {
+    std::vector<TcConfig> all = {POLYHEAD_FWD_COMPILED_TC(POLYHEAD_MMA_ENTRY)
+                                     POLYHEAD_FWD_COMPILED_SM90(POLYHEAD_SM90_ENTRY)
+                                         POLYHEAD_FWD_COMPILED_WS(POLYHEAD_WS_ENTRY)};
+    POLYHEAD_FWD_COMPILED_WS(POLYHEAD_WS_NA_ENTRY)
+    return all;
+  }();
   return table;
 }
+#undef POLYHEAD_WS_NA_ENTRY
 #undef POLYHEAD_WS_ENTRY
 #undef POLYHEAD_SM90_ENTRY
 #undef POLYHEAD_MMA_ENTRY
@@ -102,7 +124,9 @@ std::vector<std::string> fwd_configurations() {
     out.push_back(std::string(dtype_name(c.dtype)) + " " + head_dims(c.dqk, c.dv) + ": tile " +
                   std::to_string(c.tile.m) + "x" + std::to_string(c.tile.n) + ", " +
                   std::to_string(c.warps) + " warps, " +
-                  (c.kind == TcKind::ws      ? "warp-specialized TMA (sm_90a, preferred on cc 9.0)"
+                  (c.kind == TcKind::ws ? "warp-specialized TMA (sm_90a, preferred on cc 9.0)"
+                   : c.kind == TcKind::ws_na
+                       ? "warp-specialized TMA, neighborhood tiles (sm_90a, opt-in)"
                    : c.kind == TcKind::wgmma ? "wgmma (sm_90a, preferred on cc 9.0)"
                                              : "mma.sync"));
   }

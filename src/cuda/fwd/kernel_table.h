@@ -20,8 +20,9 @@ namespace polyhead::cuda {
 using LaunchFn = void (*)(const FwdParams&, cudaStream_t);
 
 // The tensor-core kernel families: mma.sync (fwd/, sm_80+), the persistent wgmma kernel
-// (fwd_sm90/) and the warp-specialized TMA kernel (fwd_ws/), both sm_90a.
-enum class TcKind { mma, wgmma, ws };
+// (fwd_sm90/) and the warp-specialized TMA kernel (fwd_ws/), both sm_90a; ws_na is the last
+// with its neighborhood tiles (FwdWsNaTile), for the pairs that have them.
+enum class TcKind { mma, wgmma, ws, ws_na };
 
 struct TcConfig {
   DType dtype;

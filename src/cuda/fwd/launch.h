@@ -22,6 +22,10 @@ void launch_fwd_sm90(const FwdParams& p, cudaStream_t stream);
 // same pairs as launch_fwd_sm90, compiled for sm_90a only. Q, K, V must suit TMA (dispatch.cpp).
 template <DType kDtype, int Dqk, int Dv>
 void launch_fwd_ws(const FwdParams& p, cudaStream_t stream);
+// The same kernel with the pair's neighborhood tiles (FwdWsNaTile, tile_size.h), for rank-2
+// neighborhoods in patch order; instantiated for the pairs that have them.
+template <DType kDtype, int Dqk, int Dv>
+void launch_fwd_ws_na(const FwdParams& p, cudaStream_t stream);
 
 // SIMT kernel for fp32 inputs, any Dqk, Dv <= 256 that are multiples of 32 (fwd_simt/).
 void launch_fwd_simt_f32(const FwdParams& p, int head_dim_qk, int head_dim_v, cudaStream_t stream);

@@ -143,6 +143,19 @@ struct FwdWsTile<192, 128> : FwdWsShape<128, 2, false, false, 0> {};
 template <>
 struct FwdWsTile<256, 256> : FwdWsShape<64, 2, false, false, 0> {};
 
+// Neighborhood tiles of the warp-specialized kernel (opt-in, FwdOverrides::ws_na_tiles; built,
+// not yet run): 64-key tiles over 8 x 8 sub-patches in patch order (token_order.h), for rank-2
+// neighborhoods. 17 x 17 on a 128 x 128 grid then computes 12 key tiles of 64 per 8 x 16 query
+// patch (768 keys) instead of 9 of 128 (1152). Only the pairs specialized here have them.
+template <int Dqk, int Dv>
+struct FwdWsNaTile;
+template <>
+struct FwdWsNaTile<128, 128> : FwdWsShape<64, 4, false, false, -1> {};
+template <int Dqk, int Dv>
+inline constexpr bool kHasWsNaTile = requires {
+  FwdWsNaTile<Dqk, Dv>::kBlockN;
+};
+
 // Tile of the fp32 SIMT kernel (fwd_simt/): 32 query rows (8 per warp) x 32 keys, one key per
 // lane when scoring and 32 output columns per lane group when accumulating.
 inline constexpr int kSimtBlockM = 32;

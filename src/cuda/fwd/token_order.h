@@ -52,6 +52,16 @@ struct TokenOrder {
     c[1] += sub_dim == 1 ? sub << inner[1] : 0;
     c[2] += sub_dim == 2 ? sub << inner[2] : 0;
   }
+  // Grid coordinates of position `pos`: for a multiple of 2^sub_bits, the corner of the
+  // (sub-)patch it starts, where a TMA box of the patch view begins (fwd_ws/tensor_maps.h).
+  POLYHEAD_HD void coords(int32_t pos, int32_t* c) const {
+    int32_t d[3];
+    patch_corner(pos >> patch_bits, c);
+    within_coords(pos & ((1 << patch_bits) - 1), d);
+    c[0] += d[0];
+    c[1] += d[1];
+    c[2] += d[2];
+  }
   POLYHEAD_HD int32_t row_major(const int32_t* c) const {
     return (c[0] * grid[1] + c[1]) * grid[2] + c[2];
   }

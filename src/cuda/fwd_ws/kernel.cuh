@@ -38,9 +38,9 @@
 
 namespace polyhead::cuda {
 
-template <typename Elem_, int Dqk, int Dv>
-struct FwdWsTraits : FwdTraitsBase<Elem_, Dqk, Dv, FwdWsTile<Dqk, Dv>> {
-  using Tile = FwdWsTile<Dqk, Dv>;
+template <typename Elem_, int Dqk, int Dv, typename Tile_ = FwdWsTile<Dqk, Dv>>
+struct FwdWsTraits : FwdTraitsBase<Elem_, Dqk, Dv, Tile_> {
+  using Tile = Tile_;
   static constexpr int kMTiles = 1;
   static constexpr int kStages = Tile::kStages;
   static constexpr bool kOverlap = Tile::kOverlap, kPingPong = Tile::kPingPong;
@@ -87,21 +87,25 @@ __device__ __forceinline__ bool consumer_or(bool x) {
   return r != 0;
 }
 
-// Where a tile's rows start in its tensor map: token order, the first row (4-D maps, launch.cuh);
-// patch order, the corner (row, column) of its patch on the 2-D token grid (5-D maps, one
-// 128-token patch per copy, row-major inside, as token_order.h orders it without sub-patches).
+// Where a copy's rows start in its tensor map: token order, the row of position `pos` (4-D
+// maps, launch.cuh); patch order, the corner (row, column) on the 2-D token grid of the
+// (sub-)patch that starts at position `pos` (5-D maps, one box of 2^sub_bits positions,
+// row-major inside, as token_order.h orders a sub-patch).
 struct WsRows {
   int32_t a, b;  // token order: a = first row; patch order: a = column, b = row of the corner
 };
-template <bool kPatched>
-__device__ __forceinline__ WsRows ws_rows(const TokenOrder& order, int32_t tile, int32_t rows,
-                                          int32_t first) {
+template <bool kPatched, int kBox>
+__device__ __forceinline__ WsRows ws_rows(const TokenOrder& order, int32_t pos, int32_t first) {
   if constexpr (kPatched) {
     int32_t c[3];
-    order.patch_corner(tile, c);
+    if constexpr (kBox == 128) {  // whole patches: only the patch's corner
+      order.patch_corner(pos / 128, c);
+    } else {
+      order.coords(pos, c);
+    }
     return {c[2], c[1]};
   } else {
-    return {first + tile * rows, 0};
+    return {first + pos, 0};
   }
 }
 template <bool kPatched>
@@ -114,6 +118,26 @@ __device__ __forceinline__ void load_rows_ws(uint32_t dst, const CUtensorMap* ma
   }
 }
 
+// Positions [pos, pos + kRows) of one head, D columns, into `dst` as 64-column blocks of
+// kRows x 128 bytes, completing on `bar`: one copy per block, and in patch order one per block
+// and (sub-)patch of T::kBlockN positions (the order's 2^sub_bits, launch.cuh checks), so two
+// for a 128-row Q tile of 64-position sub-patches.
+template <typename T, int kRows, int D, bool kPatched>
+__device__ __forceinline__ void load_tile_ws(uint32_t dst, const CUtensorMap* map, uint32_t bar,
+                                             const TokenOrder& order, int32_t pos, int32_t first,
+                                             int32_t head, int32_t batch) {
+  constexpr int kBox = kPatched ? T::kBlockN : kRows;
+#pragma unroll
+  for (int r = 0; r < kRows; r += kBox) {
+    const WsRows at = ws_rows<kPatched, kBox>(order, pos + r, first);
+#pragma unroll
+    for (int cb = 0; cb < D / 64; ++cb) {
+      load_rows_ws<kPatched>(dst + uint32_t(cb) * (kRows * 128u) + uint32_t(r) * 128u, map, bar, cb,
+                             head, at, batch);
+    }
+  }
+}
+
 // Key tile `tile`'s K and V into the stage at `stage`, K completing on k_bar and V on v_bar
 // (the same barrier is fine: the caller then expects both byte counts on it).
 template <typename T, bool kPatched>
@@ -121,17 +145,11 @@ __device__ __forceinline__ void load_kv_ws(uint32_t stage, const CUtensorMap* tk
                                            const CUtensorMap* tv, uint32_t k_bar, uint32_t v_bar,
                                            const FwdParams& p, const WorkTile& w, int32_t kv_head,
                                            int32_t tile) {
-  const WsRows at = ws_rows<kPatched>(p.order, tile, T::kBlockN, w.k_start);
-#pragma unroll
-  for (int cb = 0; cb < T::kHeadDimQK / 64; ++cb) {
-    load_rows_ws<kPatched>(stage + uint32_t(cb) * T::kKvBlockBytes, tk, k_bar, cb, kv_head, at,
-                           w.batch);
-  }
-#pragma unroll
-  for (int cb = 0; cb < T::kHeadDimV / 64; ++cb) {
-    load_rows_ws<kPatched>(stage + T::kBytesK + uint32_t(cb) * T::kKvBlockBytes, tv, v_bar, cb,
-                           kv_head, at, w.batch);
-  }
+  const int32_t pos = tile * T::kBlockN;
+  load_tile_ws<T, T::kBlockN, T::kHeadDimQK, kPatched>(stage, tk, k_bar, p.order, pos, w.k_start,
+                                                       kv_head, w.batch);
+  load_tile_ws<T, T::kBlockN, T::kHeadDimV, kPatched>(stage + T::kBytesK, tv, v_bar, p.order, pos,
+                                                      w.k_start, kv_head, w.batch);
 }
 
 // The producer's first step: the three tensor maps into the descriptor cache.
@@ -161,12 +179,8 @@ template <typename T, bool kPatched>
 __device__ __forceinline__ void load_q_ws(const WsRing<T>& ring, const CUtensorMap* tq,
                                           const FwdParams& p, const WorkTile& w) {
   tma::arrive_expect_tx(ring.q_full(), T::kBytesQ);
-  const WsRows at = ws_rows<kPatched>(p.order, w.q_tile, T::kBlockM, w.q_start);
-#pragma unroll
-  for (int cb = 0; cb < T::kHeadDimQK / 64; ++cb) {
-    load_rows_ws<kPatched>(ring.q() + uint32_t(cb) * T::kQBlockBytes, tq, ring.q_full(), cb, w.head,
-                           at, w.batch);
-  }
+  load_tile_ws<T, T::kBlockM, T::kHeadDimQK, kPatched>(
+      ring.q(), tq, ring.q_full(), p.order, w.q_tile * T::kBlockM, w.q_start, w.head, w.batch);
 }
 
 template <typename T, bool kPatched>

@@ -18,16 +18,23 @@
 
 namespace polyhead::cuda {
 
+// One CTA per (query tile, head, sequence).
+template <typename T, bool kPatched>
+void launch_ws_one_per_item(const FwdParams& p, const CUtensorMap& tq, const CUtensorMap& tk,
+                            const CUtensorMap& tv, int64_t batch, cudaStream_t stream) {
+  auto kernel = fwd_ws_kernel<T, kPatched>;
+  POLYHEAD_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes));
+  const dim3 grid{unsigned(p.q_tiles), unsigned(p.heads_q), unsigned(batch)};
+  kernel<<<grid, T::kCtaThreads, T::kSmemBytes, stream>>>(p, tq, tk, tv);
+  POLYHEAD_CUDA_CHECK_LAUNCH("fwd_ws_kernel");
+}
+
 template <typename T, bool kPatched>
 void launch_ws_kernels(const FwdParams& p, const CUtensorMap& tq, const CUtensorMap& tk,
                        const CUtensorMap& tv, int64_t batch, cudaStream_t stream) {
-  if (p.redo_count == nullptr) {  // one CTA per item
-    auto kernel = fwd_ws_kernel<T, kPatched>;
-    POLYHEAD_CUDA_CHECK(
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes));
-    const dim3 grid{unsigned(p.q_tiles), unsigned(p.heads_q), unsigned(batch)};
-    kernel<<<grid, T::kCtaThreads, T::kSmemBytes, stream>>>(p, tq, tk, tv);
-    POLYHEAD_CUDA_CHECK_LAUNCH("fwd_ws_kernel");
+  if (p.redo_count == nullptr) {
+    launch_ws_one_per_item<T, kPatched>(p, tq, tk, tv, batch, stream);
     return;
   }
   // Persistent: one CTA per SM (fewer with fewer items, or max_ctas), then the exact pass over
@@ -51,32 +58,47 @@ void launch_ws_kernels(const FwdParams& p, const CUtensorMap& tq, const CUtensor
   POLYHEAD_CUDA_CHECK_LAUNCH("fwd_ws_exact_items_kernel");
 }
 
+// Patch order (rank-2 grids, batched): the three tensor maps, one box per (sub-)patch, and the
+// launch; kPersistent: whether the persistent form is instantiated for T.
+template <typename T, bool kPersistent>
+void launch_ws_patched(const FwdParams& p, cudaStream_t stream) {
+  // One (sub-)patch per key tile, one 128-position patch per query tile: the dispatcher chose
+  // the order for this tile (choose_patch_order).
+  POLYHEAD_CHECK(p.order.patch_bits == 7 && (1 << p.order.sub_bits) == T::kBlockN,
+                 "cuda backend: the warp-specialized kernel's ", T::kBlockN,
+                 "-key tiles do not match the patch order's ", 1 << p.order.sub_bits,
+                 "-token (sub-)patches");
+  const int64_t heads_kv = p.heads_q / p.group;
+  const CUtensorMap tq =
+      make_tensor_map_sw128(patch_tensor(p.q, p.order, p.batch, p.heads_q, T::kHeadDimQK,
+                                         p.q_batch_stride, p.q_row_stride, p.q_head_stride));
+  const CUtensorMap tk =
+      make_tensor_map_sw128(patch_tensor(p.k, p.order, p.batch, heads_kv, T::kHeadDimQK,
+                                         p.k_batch_stride, p.k_row_stride, p.k_head_stride));
+  const CUtensorMap tv =
+      make_tensor_map_sw128(patch_tensor(p.v, p.order, p.batch, heads_kv, T::kHeadDimV,
+                                         p.v_batch_stride, p.v_row_stride, p.v_head_stride));
+  if constexpr (kPersistent) {
+    launch_ws_kernels<T, true>(p, tq, tk, tv, p.batch, stream);
+  } else {
+    POLYHEAD_CHECK(p.redo_count == nullptr,
+                   "cuda backend: the neighborhood tiles of the warp-specialized kernel have no "
+                   "persistent form");
+    launch_ws_one_per_item<T, true>(p, tq, tk, tv, p.batch, stream);
+  }
+}
+
 template <DType kDtype, int Dqk, int Dv>
 void launch_fwd_ws(const FwdParams& p, cudaStream_t stream) {
   using T = FwdWsTraits<typename ElemOf<kDtype>::type, Dqk, Dv>;
   if (p.q_tiles == 0) return;
-  const int64_t heads_kv = p.heads_q / p.group;
   if (p.order.patched) {
-    // One query or key tile per 128-token patch: 128-key tiles, rank-2 grids (the dispatcher
-    // checks both), batched.
-    if constexpr (T::kBlockN == 128) {
-      const CUtensorMap tq =
-          make_tensor_map_sw128(patch_tensor(p.q, p.order, p.batch, p.heads_q, Dqk,
-                                             p.q_batch_stride, p.q_row_stride, p.q_head_stride));
-      const CUtensorMap tk = make_tensor_map_sw128(patch_tensor(
-          p.k, p.order, p.batch, heads_kv, Dqk, p.k_batch_stride, p.k_row_stride, p.k_head_stride));
-      const CUtensorMap tv = make_tensor_map_sw128(patch_tensor(
-          p.v, p.order, p.batch, heads_kv, Dv, p.v_batch_stride, p.v_row_stride, p.v_head_stride));
-      launch_ws_kernels<T, true>(p, tq, tk, tv, p.batch, stream);
-    } else {
-      POLYHEAD_CHECK(false,
-                     "cuda backend: the warp-specialized kernel takes patch order with "
-                     "128-key tiles only");
-    }
+    launch_ws_patched<T, true>(p, stream);
     return;
   }
   // Varlen: one "batch" of all tokens (dimension 1 of the tensors); rows past a sequence's
   // end belong to the next one, and the kernel masks or drops them as for a batch.
+  const int64_t heads_kv = p.heads_q / p.group;
   const int64_t batch = p.cu_seqlens_q != nullptr ? 1 : p.batch;
   const CUtensorMap tq = make_tensor_map_sw128(
       token_rows_tensor(p.q, batch, p.rows_q, p.heads_q, Dqk, p.q_batch_stride, p.q_row_stride,
@@ -88,6 +110,23 @@ void launch_fwd_ws(const FwdParams& p, cudaStream_t stream) {
       make_tensor_map_sw128(token_rows_tensor(p.v, batch, p.rows_k, heads_kv, Dv, p.v_batch_stride,
                                               p.v_row_stride, p.v_head_stride, T::kBlockN));
   launch_ws_kernels<T, false>(p, tq, tk, tv, batch, stream);
+}
+
+// Rank-2 neighborhoods in patch order with the pair's neighborhood tiles (FwdWsNaTile,
+// tile_size.h: 64-key tiles over 8 x 8 sub-patches), one CTA per item.
+template <DType kDtype, int Dqk, int Dv>
+void launch_fwd_ws_na(const FwdParams& p, cudaStream_t stream) {
+  if constexpr (kHasWsNaTile<Dqk, Dv>) {
+    using T = FwdWsTraits<typename ElemOf<kDtype>::type, Dqk, Dv, FwdWsNaTile<Dqk, Dv>>;
+    if (p.q_tiles == 0) return;
+    POLYHEAD_CHECK(
+        p.order.patched,
+        "cuda backend: the warp-specialized kernel's neighborhood tiles need patch order");
+    launch_ws_patched<T, false>(p, stream);
+  } else {
+    POLYHEAD_CHECK(false, "cuda backend: no warp-specialized neighborhood tiles for head dims ",
+                   Dqk, ", ", Dv);
+  }
 }
 
 }  // namespace polyhead::cuda

@@ -37,7 +37,7 @@ TmaTensor patch_tensor(const void* base, const TokenOrder& order, int64_t batch,
                stride_bytes(row_stride, cols, row_bytes),
                stride_bytes(row_stride * cols, rows, row_bytes),
                stride_bytes(batch_stride, batch, row_bytes)};
-  t.box = {64, 1, 1u << order.shift[2], 1u << order.shift[1], 1};
+  t.box = {64, 1, 1u << order.inner[2], 1u << order.inner[1], 1};
   return t;
 }
 

@@ -16,10 +16,10 @@ TmaTensor token_rows_tensor(const void* base, int64_t batch, int64_t rows, int64
                             int64_t batch_stride, int64_t row_stride, int64_t head_stride,
                             int box_rows);
 
-// Patch order of a rank-2 grid (token_order.h, patches without sub-patches): the tokens of the
-// grid[1] x grid[2] grid as the 5-D tensor (d, heads, cols, rows, batch), in boxes of one
-// 2^shift[1] x 2^shift[2] patch of one head, row-major inside, so one copy per 64 columns loads
-// a patch's positions in order.
+// Patch order of a rank-2 grid (token_order.h): the tokens of the grid[1] x grid[2] grid as the
+// 5-D tensor (d, heads, cols, rows, batch), in boxes of one 2^inner[1] x 2^inner[2] sub-patch
+// (the whole patch when it has none) of one head, row-major inside, so one copy per 64 columns
+// loads a sub-patch's positions in order.
 TmaTensor patch_tensor(const void* base, const TokenOrder& order, int64_t batch, int64_t heads,
                        int64_t d, int64_t batch_stride, int64_t row_stride, int64_t head_stride);
 
