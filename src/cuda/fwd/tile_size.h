@@ -101,7 +101,8 @@ struct FwdSm90Tile<256, 256> : FwdTileShape<128, 64, 8, 1> {};
 // and V in a ring of kStages (K, V) stages filled by TMA; shared memory (KiB) is
 // Q + kStages x (K + V) of 227. kOverlap and kPingPong pick the consumers' schedule
 // (fwd_ws/consumer.cuh). kAutoMinKeys: the dispatcher picks this kernel over the wgmma one from
-// this many keys per sequence on (-1: only when asked for, FwdFamily::ws).
+// this many keys per sequence on (-1: only when asked for, FwdFamily::ws). CtasPerSm 2 (not yet
+// measured) gives each CTA half of the SM: the consumers 112 registers and the producer 24.
 //
 // Measured on the H200 (bf16, 16k tokens per batch; one gpu-ab call, bench/results/
 // gpu-ab_NVIDIA-H200_2026-11-28_call7.md, TFLOP/s at 16k dense / causal):
@@ -125,8 +126,8 @@ struct FwdSm90Tile<256, 256> : FwdTileShape<128, 64, 8, 1> {};
 //   (128,128)   128 x 128    3       overlap, ping-pong  224    any length
 //   (192,128)   128 x 128    2       serial              208    any length
 //   (256,256)   128 x 64     2       serial              192    any length
-template <int BlockN, int Stages, bool Overlap, bool PingPong, int AutoMinKeys>
-struct FwdWsShape : FwdTileShape<128, BlockN, 8, 1> {
+template <int BlockN, int Stages, bool Overlap, bool PingPong, int AutoMinKeys, int CtasPerSm = 1>
+struct FwdWsShape : FwdTileShape<128, BlockN, 8, CtasPerSm> {
   static constexpr int kStages = Stages;
   static constexpr bool kOverlap = Overlap;
   static constexpr bool kPingPong = Overlap && PingPong;

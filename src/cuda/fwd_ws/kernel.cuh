@@ -45,8 +45,12 @@ struct FwdWsTraits : FwdTraitsBase<Elem_, Dqk, Dv, Tile_> {
   static constexpr int kStages = Tile::kStages;
   static constexpr bool kOverlap = Tile::kOverlap, kPingPong = Tile::kPingPong;
   static constexpr int kCtaThreads = 384;  // producer warpgroup + two consumer warpgroups
-  static constexpr int kProducerRegs = 40;
-  static constexpr int kConsumerRegs = 232;  // 128 x 40 + 256 x 232 <= 64k registers
+  // Per CTA 128 x kProducerRegs + 256 x kConsumerRegs, at most 64k registers per SM over its
+  // kMinBlocksPerSm CTAs.
+  static constexpr int kProducerRegs = Tile::kMinBlocksPerSm == 1 ? 40 : 24;
+  static constexpr int kConsumerRegs = Tile::kMinBlocksPerSm == 1 ? 232 : 112;
+  static_assert(Tile::kMinBlocksPerSm * (128 * kProducerRegs + 256 * kConsumerRegs) <= 65536,
+                "registers of the SM's CTAs");
   static constexpr uint32_t kBytesQ = 128 * Dqk * 2;
   static constexpr uint32_t kBytesK = Tile::kBlockN * Dqk * 2;
   static constexpr uint32_t kBytesV = Tile::kBlockN * Dv * 2;
@@ -60,7 +64,8 @@ struct FwdWsTraits : FwdTraitsBase<Elem_, Dqk, Dv, Tile_> {
   __device__ static constexpr int v_index(int key, int col) {
     return int(sm90::swizzled_offset<Tile::kBlockN>(key, col) / 2);
   }
-  static_assert(kSmemBytes <= 227 * 1024, "shared memory of one CTA");
+  static_assert(kSmemBytes <= 227 * 1024 / Tile::kMinBlocksPerSm - 1024,
+                "shared memory of the SM's CTAs");
   static_assert(Dqk % 64 == 0 && Dv % 64 == 0, "64-column TMA boxes");
   static_assert(kBytesStage % 1024 == 0 && kBytesQ % 1024 == 0, "1024-byte swizzle atoms");
   // The recomputation keeps K, V in stage 0 and P (128 x kBlockN) in stage 1.
@@ -184,7 +189,7 @@ __device__ __forceinline__ void load_q_ws(const WsRing<T>& ring, const CUtensorM
 }
 
 template <typename T, bool kPatched>
-__global__ void __launch_bounds__(T::kCtaThreads, 1)
+__global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
     fwd_ws_kernel(const __grid_constant__ FwdParams p, const __grid_constant__ CUtensorMap tq,
                   const __grid_constant__ CUtensorMap tk, const __grid_constant__ CUtensorMap tv) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)

@@ -37,12 +37,13 @@ void launch_ws_kernels(const FwdParams& p, const CUtensorMap& tq, const CUtensor
     launch_ws_one_per_item<T, kPatched>(p, tq, tk, tv, batch, stream);
     return;
   }
-  // Persistent: one CTA per SM (fewer with fewer items, or max_ctas), then the exact pass over
-  // the items it listed, with at most two CTAs per SM of 128 threads.
+  // Persistent: kMinBlocksPerSm CTAs per SM (fewer with fewer items, or max_ctas), then the
+  // exact pass over the items it listed, with at most two CTAs per SM of 128 threads.
   int device = 0, sms = 0;
   POLYHEAD_CUDA_CHECK(cudaGetDevice(&device));
   POLYHEAD_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  const int64_t cap = p.max_ctas > 0 ? std::min(sms, p.max_ctas) : sms;
+  const int resident = sms * T::kMinBlocksPerSm;
+  const int64_t cap = p.max_ctas > 0 ? std::min(resident, p.max_ctas) : resident;
   const unsigned ctas = unsigned(std::min<int64_t>(p.work_items, cap));
   if (ctas == 0) return;
   auto kernel = fwd_ws_persistent_kernel<T, kPatched>;

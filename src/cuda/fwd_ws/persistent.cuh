@@ -17,7 +17,7 @@
 namespace polyhead::cuda {
 
 template <typename T, bool kPatched>
-__global__ void __launch_bounds__(T::kCtaThreads, 1)
+__global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
     fwd_ws_persistent_kernel(const __grid_constant__ FwdParams p,
                              const __grid_constant__ CUtensorMap tq,
                              const __grid_constant__ CUtensorMap tk,
