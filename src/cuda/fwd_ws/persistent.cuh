@@ -1,11 +1,13 @@
-// The persistent form of the warp-specialized kernel (fwd_ws/kernel.cuh), opt-in while it is
-// measured (FwdOverrides::ws_persistent): one CTA per SM walks the work list (schedule.h) in
-// the snake order of the wgmma kernel, so an item costs no launch, no barrier setup and no
-// empty ring:
+// The persistent form of the warp-specialized kernel (fwd_ws/kernel.cuh), opt-in
+// (FwdOverrides::ws_persistent): on the H200 it is slower than one CTA per item except at d256
+// with 4k-8k keys (docs/cuda-forward.md, v13). kMinBlocksPerSm CTAs per SM walk the work list
+// (schedule.h) in the snake order of the wgmma kernel, so an item costs no launch, no barrier
+// setup and no empty ring:
 //   the producer loads the next item's Q as soon as both consumers have arrived on q_empty
-//     (their last S product of the item is done), and streams K and V through the ring in one
+//     (after their last products of the item), and streams K and V through the ring in one
 //     sequence over all of the CTA's items, so the next item's first tiles load while the
-//     consumers finish the current one and write its output;
+//     consumers finish the current one and write its output (from registers: Q's rows are not
+//     free for the staged epilogue of fwd_ws/epilogue.cuh);
 //   the consumers cannot recompute an item themselves (the ring already holds the next item's
 //     tiles), so an item with partial tiles whose O ends non-finite goes on a list, and
 //     fwd_ws/exact_items.cuh computes it again exactly after this kernel.
