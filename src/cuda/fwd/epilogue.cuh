@@ -74,8 +74,7 @@ __device__ __forceinline__ void write_output(float (&o)[T::kMTiles][T::kDTiles][
         }
       }
       if (p.lse != nullptr && (lane & 3) == 0) {
-        p.lse[int64_t(w.batch) * p.lse_batch_stride + int64_t(w.head) * p.lse_head_stride +
-              int64_t(w.q_start + token) * p.lse_row_stride] = lse;
+        lse_at(p, w, token) = lse;
       }
     }
   }

@@ -20,16 +20,14 @@ constexpr int auto_min_keys() {
   }
 }
 
-// One entry per instance: (tile template, launch template, family).
-#define POLYHEAD_TC_ENTRY(Tile, launch, kind, dt, dqk, dv)   \
-  TcConfig{DType::dt,                                        \
-           dqk,                                              \
-           dv,                                               \
-           {Tile<dqk, dv>::kBlockM, Tile<dqk, dv>::kBlockN}, \
-           Tile<dqk, dv>::kWarps,                            \
-           &launch<DType::dt, dqk, dv>,                      \
-           TcKind::kind,                                     \
-           auto_min_keys<Tile<dqk, dv>>()},
+// The entry of one instance: its tile's shape and auto_min_keys, its launch function, family.
+template <typename Tile>
+TcConfig tc_entry(DType dtype, int dqk, int dv, LaunchFn launch, TcKind kind) {
+  return TcConfig{dtype,        dqk,    dv,   {Tile::kBlockM, Tile::kBlockN},
+                  Tile::kWarps, launch, kind, auto_min_keys<Tile>()};
+}
+#define POLYHEAD_TC_ENTRY(Tile, launch, kind, dt, dqk, dv) \
+  tc_entry<Tile<dqk, dv>>(DType::dt, dqk, dv, &launch<DType::dt, dqk, dv>, TcKind::kind),
 #define POLYHEAD_MMA_ENTRY(dt, dqk, dv) POLYHEAD_TC_ENTRY(FwdTile, launch_fwd, mma, dt, dqk, dv)
 #define POLYHEAD_SM90_ENTRY(dt, dqk, dv) \
   POLYHEAD_TC_ENTRY(FwdSm90Tile, launch_fwd_sm90, wgmma, dt, dqk, dv)
@@ -39,15 +37,8 @@ constexpr int auto_min_keys() {
 template <DType kDtype, int Dqk, int Dv>
 void add_ws_na(std::vector<TcConfig>& table) {
   if constexpr (kHasWsNaTile<Dqk, Dv>) {
-    using Tile = FwdWsNaTile<Dqk, Dv>;
-    table.push_back(TcConfig{kDtype,
-                             Dqk,
-                             Dv,
-                             {Tile::kBlockM, Tile::kBlockN},
-                             Tile::kWarps,
-                             &launch_fwd_ws_na<kDtype, Dqk, Dv>,
-                             TcKind::ws_na,
-                             -1});
+    table.push_back(tc_entry<FwdWsNaTile<Dqk, Dv>>(
+        kDtype, Dqk, Dv, &launch_fwd_ws_na<kDtype, Dqk, Dv>, TcKind::ws_na));
   }
 }
 #define POLYHEAD_WS_NA_ENTRY(dt, dqk, dv) add_ws_na<DType::dt, dqk, dv>(all);

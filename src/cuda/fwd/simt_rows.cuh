@@ -192,8 +192,7 @@ __device__ void simt_rows(const FwdParams& p, const WorkTile& w, int r0, int dqk
       }
     }
     if (p.lse != nullptr && lane == 0) {
-      p.lse[int64_t(w.batch) * p.lse_batch_stride + int64_t(w.head) * p.lse_head_stride +
-            int64_t(w.q_start + token(i)) * p.lse_row_stride] = lse;
+      lse_at(p, w, token(i)) = lse;
     }
   }
 }

@@ -23,6 +23,12 @@ struct WorkTile {
   int32_t split = 0;  // split-KV: which share of the key tiles (params.h)
 };
 
+// The LSE element of token `token` (a row of the sequence, in token order) of a work tile.
+__device__ __forceinline__ float& lse_at(const FwdParams& p, const WorkTile& w, int32_t token) {
+  return p.lse[int64_t(w.batch) * p.lse_batch_stride + int64_t(w.head) * p.lse_head_stride +
+               int64_t(w.q_start + token) * p.lse_row_stride];
+}
+
 // Resolves grid coordinates (x: query tile slot, head, z: batch) into a work tile; false when
 // there is nothing to do (a virtual varlen tile past its sequence's end). Query tiles run
 // last-first: under a causal mask the last tiles visit the most key tiles, and starting them

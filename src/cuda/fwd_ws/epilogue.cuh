@@ -64,9 +64,7 @@ __device__ __forceinline__ void write_output_ws(float (&o)[1][T::kDTiles][4], On
     }
     const int32_t i = w.q_tile * T::kBlockM + r;
     if (p.lse != nullptr && (c.lane & 3) == 0 && i < w.seqlen_q) {
-      const int32_t token = kPatched ? p.order.token(i) : i;
-      p.lse[int64_t(w.batch) * p.lse_batch_stride + int64_t(w.head) * p.lse_head_stride +
-            int64_t(w.q_start + token) * p.lse_row_stride] = lse;
+      lse_at(p, w, kPatched ? p.order.token(i) : i) = lse;
     }
   }
   asm volatile("bar.sync %0, 128;" ::"r"(4 + c.cw) : "memory");

@@ -56,7 +56,6 @@ struct FwdWsTraits : FwdTraitsBase<Elem_, Dqk, Dv, Tile_> {
   static constexpr uint32_t kBytesV = Tile::kBlockN * Dv * 2;
   static constexpr uint32_t kBytesStage = kBytesK + kBytesV;
   static constexpr uint32_t kQBlockBytes = 128 * 128;  // one 64-column block of Q
-  static constexpr uint32_t kKvBlockBytes = Tile::kBlockN * 128;
   static constexpr uint32_t kOffStages = kBytesQ;
   static constexpr uint32_t kOffBar = kOffStages + kStages * kBytesStage;
   // q_full, k_full[kStages], v_full[kStages], empty[kStages], redo, q_empty
