@@ -2,14 +2,15 @@
 //
 //   cuda_fwd_bench [--quick] [--repeats N] [--json out.json] [--cases cases.json] [--only S1,S2]
 //                  [--family auto|mma|wgmma|ws] [--ctas N] [--no-patch-order] [--persistent]
-//                  [--ws-na-tiles]
+//                  [--no-ws-na-tiles]
 //
 // --family picks the tensor-core kernel family (dev/cuda_fwd ladder; ws: the warp-specialized
 // kernel, forced, cases it cannot run reported as refused); with mma, wgmma or ws a call is the
 // dispatcher's fwd_run (no validation), with auto (the default) the public call. --persistent
 // runs the warp-specialized kernel, where the dispatcher picks it, in its persistent form
-// (FwdOverrides::ws_persistent). --ws-na-tiles runs rank-2 neighborhoods on the warp-specialized
-// kernel with 64-key sub-patch tiles (FwdOverrides::ws_na_tiles).
+// (FwdOverrides::ws_persistent). --no-ws-na-tiles runs rank-2 neighborhoods on the
+// warp-specialized kernel with 128-key tiles instead of its 64-key sub-patch tiles
+// (FwdOverrides::ws_na_tiles).
 // --ctas caps the persistent wgmma kernel's grid (FwdOverrides::max_ctas; -1: one CTA per
 // work item, as a non-persistent grid). --no-patch-order runs neighborhood masks in row order
 // instead of patch order (FwdOverrides::patch_order).
@@ -87,7 +88,7 @@ int main(int argc, char** argv) {
   std::string json_path, cases_path, only;
   auto family = polyhead::cuda::FwdFamily::automatic;
   int ctas = 0;
-  bool persistent = false, ws_na_tiles = false;
+  bool persistent = false, ws_na_tiles = true;
   bool patch_order = true;
   for (int a = 1; a < argc; ++a) {
     const std::string arg = argv[a];
@@ -113,15 +114,15 @@ int main(int argc, char** argv) {
       ctas = std::atoi(argv[++a]);
     else if (arg == "--persistent")
       persistent = true;
-    else if (arg == "--ws-na-tiles")
-      ws_na_tiles = true;
+    else if (arg == "--no-ws-na-tiles")
+      ws_na_tiles = false;
     else if (arg == "--no-patch-order")
       patch_order = false;
     else {
       std::fprintf(stderr,
                    "usage: %s [--quick] [--repeats N] [--json F] [--cases F] [--only S] "
                    "[--family auto|mma|wgmma|ws] [--ctas N] [--no-patch-order] [--persistent] "
-                   "[--ws-na-tiles]\n",
+                   "[--no-ws-na-tiles]\n",
                    argv[0]);
       return 1;
     }
@@ -197,7 +198,7 @@ int main(int argc, char** argv) {
         const polyhead::ProblemShape shape = polyhead::validate(p);
         auto call = [&] {
           if (family == polyhead::cuda::FwdFamily::automatic && ctas == 0 && patch_order &&
-              !persistent && !ws_na_tiles) {
+              !persistent && ws_na_tiles) {
             polyhead::attention(p, opt);
           } else {
             polyhead::cuda::FwdOverrides ov;

@@ -213,7 +213,7 @@ TEST(CudaFwd, WarpSpecialized) {
 // rank-2 neighborhoods in patch order with 8 x 8 sub-patches, each query tile loaded as two
 // sub-patch boxes; GQA, two sequences, sinks and softcap, Inf and NaN in V at keys some rows of
 // their partial tiles cannot see (the consumers' recomputation), picked by the dispatcher and
-// forced.
+// forced; and the same problems on the 128-key tiles (ws_na_tiles off).
 TEST(CudaFwd, WarpSpecializedNeighborhoodTiles) {
   SKIP_WITHOUT_GPU();
   if (!device_is_sm90() || !config_compiled(DType::bf16, 128, 128, cuda::FwdFamily::ws)) {
@@ -223,10 +223,12 @@ TEST(CudaFwd, WarpSpecializedNeighborhoodTiles) {
   for (auto [m, tokens] : {std::pair<const char*, int64_t>{"na:grid=32x32,kernel=7x7", 1024},
                            {"na:grid=16x24,kernel=5x9", 384},
                            {"na:grid=64x64,kernel=17x17", 4096}}) {
-    for (auto family : {cuda::FwdFamily::automatic, cuda::FwdFamily::ws}) {
+    for (auto [family, tiles] : {std::pair{cuda::FwdFamily::automatic, true},
+                                 {cuda::FwdFamily::ws, true},
+                                 {cuda::FwdFamily::ws, false}}) {
       FwdCase c;
       c.family = family;
-      c.ws_na_tiles = true;
+      c.ws_na_tiles = tiles;
       c.mask = MaskSpec::parse(m);
       c.sq = c.sk = tokens;
       c.batch = 2, c.hq = 4, c.hkv = 2;

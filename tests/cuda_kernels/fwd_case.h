@@ -87,7 +87,7 @@ struct FwdCase {
   bool pack_gqa = true;        // decode: grouped heads as rows (FwdOverrides::pack_gqa)
   int kv_splits = 0;           // split-KV on the wgmma kernel (FwdOverrides::kv_splits)
   bool ws_persistent = false;  // the persistent warp-specialized kernel (FwdOverrides)
-  bool ws_na_tiles = false;    // its 64-key neighborhood tiles (FwdOverrides::ws_na_tiles)
+  bool ws_na_tiles = cuda::FwdOverrides{}.ws_na_tiles;  // its 64-key neighborhood tiles
   // Values written into v before the run: {batch, key token, kv head, column, value}. Where
   // the reference output is then non-finite the kernel must give the same class of value.
   struct Poke {

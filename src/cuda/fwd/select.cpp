@@ -175,7 +175,7 @@ const TcConfig* select_tc(const AttentionProblem& p, const ProblemShape& s, cuda
   const TcConfig* ws = overrides.family == FwdFamily::automatic || overrides.family == FwdFamily::ws
                            ? find_sm90(p, s, TcKind::ws)
                            : nullptr;
-  // With FwdOverrides::ws_na_tiles (opt-in), the pair's 64-key neighborhood tiles instead.
+  // With FwdOverrides::ws_na_tiles (the default), the pair's 64-key neighborhood tiles instead.
   const TcConfig* ws_na =
       ws != nullptr && overrides.ws_na_tiles ? find_sm90(p, s, TcKind::ws_na) : nullptr;
   const TcConfig* ws_patched = ws_na != nullptr ? ws_na : ws;

@@ -144,14 +144,17 @@ struct FwdWsTile<192, 128> : FwdWsShape<128, 2, false, false, 0> {};
 template <>
 struct FwdWsTile<256, 256> : FwdWsShape<64, 2, false, false, 0> {};
 
-// Neighborhood tiles of the warp-specialized kernel (opt-in, FwdOverrides::ws_na_tiles; built,
-// not yet run): 64-key tiles over 8 x 8 sub-patches in patch order (token_order.h), for rank-2
-// neighborhoods. 17 x 17 on a 128 x 128 grid then computes 12 key tiles of 64 per 8 x 16 query
-// patch (768 keys) instead of 9 of 128 (1152). Only the pairs specialized here have them.
+// Neighborhood tiles of the warp-specialized kernel (default, FwdOverrides::ws_na_tiles): 64-key
+// tiles over 8 x 8 sub-patches in patch order (token_order.h), for rank-2 neighborhoods. 17 x 17
+// on a 128 x 128 grid then computes 12 key tiles of 64 per 8 x 16 query patch (768 keys) instead
+// of 9 of 128 (1152). Measured in one call (gpu-ab call 14, NA-2D 17x17 d128, TFLOP/s): 128-key
+// tiles 109.6; 64-key tiles serial 117.6; 64-key tiles with overlap + ping-pong 124.2 (kept).
+// The gain is 13% where 33% fewer keys would suggest up to 50%; not yet profiled. Only the pairs
+// specialized here have them.
 template <int Dqk, int Dv>
 struct FwdWsNaTile;
 template <>
-struct FwdWsNaTile<128, 128> : FwdWsShape<64, 4, false, false, -1> {};
+struct FwdWsNaTile<128, 128> : FwdWsShape<64, 4, true, true, -1> {};
 template <int Dqk, int Dv>
 inline constexpr bool kHasWsNaTile = requires {
   FwdWsNaTile<Dqk, Dv>::kBlockN;
