@@ -137,6 +137,8 @@ TEST(Tma, TwoDimensionalTokenPatches) {
   order.patched = 1;
   order.grid[1] = int32_t(R), order.grid[2] = int32_t(C);
   order.shift[1] = order.shift[2] = 3;
+  order.inner[1] = order.inner[2] = 3;  // no sub-patches: the box is the whole patch
+  order.patch_bits = order.sub_bits = 6;
   const cuda::TmaTensor t = cuda::patch_tensor(dev.ptr, order, 1, H, D, R * C * H * D, H * D, D);
   for (auto [r0, c0] : {std::pair{8, 8}, std::pair{12, 20}}) {
     const int32_t h = 1;
