@@ -8,6 +8,9 @@
 //     sequence over all of the CTA's items, so the next item's first tiles load while the
 //     consumers finish the current one and write its output (from registers: Q's rows are not
 //     free for the staged epilogue of fwd_ws/epilogue.cuh);
+//     Starting those loads earlier (the first kStages K, V tiles before the wait for Q's
+//     buffer, and Q released after the item's last S instead of its last P V) changed nothing
+//     measurable (dev/cuda_fwd/rejected/ws-persistent-early.patch, gpu-ab call 15);
 //   the consumers cannot recompute an item themselves (the ring already holds the next item's
 //     tiles), so an item with partial tiles whose O ends non-finite goes on a list, and
 //     fwd_ws/exact_items.cuh computes it again exactly after this kernel.
