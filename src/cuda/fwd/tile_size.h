@@ -102,7 +102,9 @@ struct FwdSm90Tile<256, 256> : FwdTileShape<128, 64, 8, 1> {};
 // Q + kStages x (K + V) of 227. kOverlap and kPingPong pick the consumers' schedule
 // (fwd_ws/consumer.cuh). kAutoMinKeys: the dispatcher picks this kernel over the wgmma one from
 // this many keys per sequence on (-1: only when asked for, FwdFamily::ws). CtasPerSm 2 (not yet
-// measured) gives each CTA half of the SM: the consumers 112 registers and the producer 24.
+// measured) gives each CTA half of the SM: launched at 80 registers per thread, the consumers
+// 104 and the producer 24 (with 112 it hung on the H200 in gpu-ab call 13: setmaxnreg.inc
+// waits for registers the CTA's pool does not have).
 //
 // Measured on the H200 (bf16, 16k tokens per batch; one gpu-ab call, bench/results/
 // gpu-ab_NVIDIA-H200_2026-11-28_call7.md, TFLOP/s at 16k dense / causal):

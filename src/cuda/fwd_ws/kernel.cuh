@@ -45,12 +45,16 @@ struct FwdWsTraits : FwdTraitsBase<Elem_, Dqk, Dv, Tile_> {
   static constexpr int kStages = Tile::kStages;
   static constexpr bool kOverlap = Tile::kOverlap, kPingPong = Tile::kPingPong;
   static constexpr int kCtaThreads = 384;  // producer warpgroup + two consumer warpgroups
-  // Per CTA 128 x kProducerRegs + 256 x kConsumerRegs, at most 64k registers per SM over its
-  // kMinBlocksPerSm CTAs.
+  // setmaxnreg moves registers within the CTA's pool, which is what the CTA was launched
+  // with: 384 threads x the launch bound's registers per thread (64k per SM over
+  // kMinBlocksPerSm CTAs, in steps of 8). A setmaxnreg.inc past the pool waits forever: with
+  // two CTAs per SM the pool is 384 x 80, so the consumers get 104, not the 112 that 64k / 2
+  // would allow.
+  static constexpr int kLaunchRegs = 65536 / (Tile::kMinBlocksPerSm * kCtaThreads) / 8 * 8;
   static constexpr int kProducerRegs = Tile::kMinBlocksPerSm == 1 ? 40 : 24;
-  static constexpr int kConsumerRegs = Tile::kMinBlocksPerSm == 1 ? 232 : 112;
-  static_assert(Tile::kMinBlocksPerSm * (128 * kProducerRegs + 256 * kConsumerRegs) <= 65536,
-                "registers of the SM's CTAs");
+  static constexpr int kConsumerRegs = Tile::kMinBlocksPerSm == 1 ? 232 : 104;
+  static_assert(128 * kProducerRegs + 256 * kConsumerRegs <= kCtaThreads * kLaunchRegs,
+                "setmaxnreg within the CTA's register pool");
   static constexpr uint32_t kBytesQ = 128 * Dqk * 2;
   static constexpr uint32_t kBytesK = Tile::kBlockN * Dqk * 2;
   static constexpr uint32_t kBytesV = Tile::kBlockN * Dv * 2;

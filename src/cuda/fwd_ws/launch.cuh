@@ -18,11 +18,32 @@
 
 namespace polyhead::cuda {
 
+// setmaxnreg moves registers within the CTA's pool, which is what the CTA was launched with
+// (FwdWsTraits, kernel.cuh): a kernel that ptxas gave fewer registers per thread than its
+// warpgroups claim would wait forever in setmaxnreg.inc. Checked once per kernel, against the
+// count ptxas chose, so that a build which changes it (-maxrregcount, another ptxas) fails
+// with an error instead of hanging the device.
+template <typename T, auto kKernel>
+void check_register_pool(const char* name) {
+  static const int regs = [] {
+    cudaFuncAttributes a{};
+    POLYHEAD_CUDA_CHECK(cudaFuncGetAttributes(&a, kKernel));
+    return a.numRegs;
+  }();
+  constexpr int kNeeded = 128 * T::kProducerRegs + 256 * T::kConsumerRegs;
+  POLYHEAD_CHECK(regs * T::kCtaThreads >= kNeeded, "cuda backend: ", name, " was compiled with ",
+                 regs, " registers per thread, but its warpgroups claim ", kNeeded,
+                 " registers in all (", T::kCtaThreads, " threads need at least ",
+                 (kNeeded + T::kCtaThreads - 1) / T::kCtaThreads,
+                 " each); rebuild without a register cap on the sm_90a kernels");
+}
+
 // One CTA per (query tile, head, sequence).
 template <typename T, bool kPatched>
 void launch_ws_one_per_item(const FwdParams& p, const CUtensorMap& tq, const CUtensorMap& tk,
                             const CUtensorMap& tv, int64_t batch, cudaStream_t stream) {
   auto kernel = fwd_ws_kernel<T, kPatched>;
+  check_register_pool<T, fwd_ws_kernel<T, kPatched>>("fwd_ws_kernel");
   POLYHEAD_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes));
   const dim3 grid{unsigned(p.q_tiles), unsigned(p.heads_q), unsigned(batch)};
@@ -47,6 +68,7 @@ void launch_ws_kernels(const FwdParams& p, const CUtensorMap& tq, const CUtensor
   const unsigned ctas = unsigned(std::min<int64_t>(p.work_items, cap));
   if (ctas == 0) return;
   auto kernel = fwd_ws_persistent_kernel<T, kPatched>;
+  check_register_pool<T, fwd_ws_persistent_kernel<T, kPatched>>("fwd_ws_persistent_kernel");
   POLYHEAD_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes));
   kernel<<<ctas, T::kCtaThreads, T::kSmemBytes, stream>>>(p, tq, tk, tv);
