@@ -251,7 +251,8 @@ int main(int argc, char** argv) {
   }
   if (!json_path.empty()) {
     std::ofstream f(json_path);
-    f << "{\n  \"gpu\": \"" << prop.name << "\",\n  \"repeats\": " << repeats
+    f << "{\n  \"gpu\": \"" << prop.name << "\",\n  \"sms\": " << prop.multiProcessorCount
+      << ",\n  \"repeats\": " << repeats
       << ",\n  \"results\": [\n"
       << rows << "\n  ]\n}\n";
   }

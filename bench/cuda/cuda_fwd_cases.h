@@ -3,8 +3,11 @@
 // 16k, causal and not; GQA 32/8 at 8k; a causal sliding window of 1024 keys at 16k; 2-D
 // neighborhood attention 17x17 on a 128x128 token grid; MLA prefill (Dqk 192, Dv 128) at 512, 2k
 // and 8k; decode (one query row per sequence, no mask) with GQA 64/8 over a 32k cache, at batch 8
-// (the grid's decode case) and 1. bench/anchors/ torch_sdpa.py times the same list (written to JSON
-// by cuda_fwd_bench --cases) through PyTorch.
+// (the grid's decode case) and 1; and the cost of a work item: 2048 items of one 128-row query
+// tile each (128 sequences x 16 heads, D 128, no mask) over 1, 2, 4, 8 and 16 key tiles of 128,
+// whose times against the tile count fit a fixed cost per item and a cost per tile
+// (report.py). bench/anchors/ torch_sdpa.py times the same list (written to JSON by
+// cuda_fwd_bench --cases) through PyTorch.
 #pragma once
 
 #include <cstdint>
@@ -75,6 +78,14 @@ inline std::vector<FwdBenchCase> fwd_bench_cases(bool quick) {
     c.name = "na2d_17x17_grid128_d128";
     c.batch = 1, c.seqlen = 128 * 128, c.heads_q = c.heads_kv = 16, c.head_dim = 128;
     c.na_grid = 128, c.na_kernel = 17;
+    cases.push_back(c);
+  }
+  for (int64_t tiles : quick ? std::vector<int64_t>{} : std::vector<int64_t>{1, 2, 4, 8, 16}) {
+    FwdBenchCase c;
+    c.kind = "dense";
+    c.name = "items_d128_k" + std::to_string(128 * tiles);
+    c.batch = 128, c.seqlen = 128 * tiles, c.seqlen_q = 128, c.heads_q = c.heads_kv = 16;
+    c.head_dim = 128;
     cases.push_back(c);
   }
   for (int64_t b : {8, 1}) {

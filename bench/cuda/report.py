@@ -12,6 +12,34 @@ import re
 import sys
 
 
+def item_costs(ours, by_name):
+    """The cost of a work item: the items_d128_k* cases (cuda_fwd_cases.h) hold one 128-row
+    query tile per item over t key tiles of 128; a least-squares line of time against t, per SM
+    (items / SMs items each), splits it into a fixed cost per item and a cost per key tile."""
+    cases = [(r, int(r["name"].rsplit("_k", 1)[1]) // 128) for r in ours["results"]
+             if r["name"].startswith("items_d128_k") and r.get("flops")]
+    sms = ours.get("sms") or 132
+    lines = []
+    for label, key in (("ours", None), ("FA2", "fa2"), ("cuDNN", "cudnn")):
+        pts = []
+        for r, t in cases:
+            tflops = r.get("tflops") if key is None else by_name.get(r["name"], {}).get(key)
+            if tflops:
+                items = r["flops"] / (2 * 256 * 128 * 128 * t)  # 2 * (Dqk + Dv) * 128 * 128t each
+                us_per_item = r["flops"] / (tflops * 1e12) * 1e6 / (items / sms)
+                pts.append((t, us_per_item))
+        if len(pts) < 2:
+            continue
+        n = len(pts)
+        mt = sum(t for t, _ in pts) / n
+        mu = sum(u for _, u in pts) / n
+        slope = sum((t - mt) * (u - mu) for t, u in pts) / sum((t - mt) ** 2 for t, _ in pts)
+        fixed = mu - slope * mt
+        lines.append(f"- item cost, {label}: {fixed:.2f} us per item + {slope:.2f} us per 128-key "
+                     f"tile (per SM, {sms} SMs; fit over {n} items_d128 cases)")
+    return lines
+
+
 def main():
     ours_path, peers_path, prefix = sys.argv[1:4]
     extra = dict(zip(sys.argv[4::2], sys.argv[5::2]))
@@ -84,6 +112,8 @@ def main():
                           if na_flex else ""))
     else:
         targets.append(f"- NA-2D 17x17: not run ({na.get('note', 'missing')})")
+
+    targets += item_costs(ours, by_name)
 
     head = (f"# cuda forward, {ours.get('gpu')} ({', '.join(f'{k} {v}' for k, v in extra.items())})\n\n"
             f"bf16, TFLOP/s = 2 * Hq * (Dqk + Dv) * unmasked pairs / median time of "
