@@ -2,7 +2,7 @@
 //
 //   cuda_fwd_bench [--quick] [--repeats N] [--json out.json] [--cases cases.json] [--only S1,S2]
 //                  [--family auto|mma|wgmma|ws] [--ctas N] [--no-patch-order] [--persistent]
-//                  [--no-ws-na-tiles]
+//                  [--no-ws-na-tiles] [--timeline]
 //
 // --family picks the tensor-core kernel family (dev/cuda_fwd ladder; ws: the warp-specialized
 // kernel, forced, cases it cannot run reported as refused); with mma, wgmma or ws a call is the
@@ -13,7 +13,9 @@
 // (FwdOverrides::ws_na_tiles).
 // --ctas caps the persistent wgmma kernel's grid (FwdOverrides::max_ctas; -1: one CTA per
 // work item, as a non-persistent grid). --no-patch-order runs neighborhood masks in row order
-// instead of patch order (FwdOverrides::patch_order).
+// instead of patch order (FwdOverrides::patch_order). --timeline (builds configured with
+// -DPOLYHEAD_CUDA_TIMELINE=ON) runs each case once more with the warp-specialized kernel's phase
+// timestamps on and prints their summary (timeline_report.h).
 //
 // Method (DESIGN.md section 7): inputs random bf16, one warm-up call, then N timed calls, each
 // between two CUDA events on one stream after a 512 MiB memset that flushes the 60 MB L2; the
@@ -33,6 +35,7 @@
 #include "cuda/fwd/dispatch.h"
 #include "cuda_fwd_cases.h"
 #include "polyhead/polyhead.h"
+#include "timeline_report.h"
 
 namespace {
 
@@ -87,8 +90,8 @@ int main(int argc, char** argv) {
   int repeats = 15;
   std::string json_path, cases_path, only;
   auto family = polyhead::cuda::FwdFamily::automatic;
-  int ctas = 0;
-  bool persistent = false, ws_na_tiles = true;
+  int ctas_cap = 0;
+  bool persistent = false, ws_na_tiles = true, timeline = false;
   bool patch_order = true;
   for (int a = 1; a < argc; ++a) {
     const std::string arg = argv[a];
@@ -111,22 +114,32 @@ int main(int argc, char** argv) {
     else if (arg == "--family" && a + 1 < argc && std::strcmp(argv[a + 1], "auto") == 0)
       ++a;
     else if (arg == "--ctas" && a + 1 < argc)
-      ctas = std::atoi(argv[++a]);
+      ctas_cap = std::atoi(argv[++a]);
     else if (arg == "--persistent")
       persistent = true;
     else if (arg == "--no-ws-na-tiles")
       ws_na_tiles = false;
     else if (arg == "--no-patch-order")
       patch_order = false;
+    else if (arg == "--timeline")
+      timeline = true;
     else {
       std::fprintf(stderr,
                    "usage: %s [--quick] [--repeats N] [--json F] [--cases F] [--only S] "
                    "[--family auto|mma|wgmma|ws] [--ctas N] [--no-patch-order] [--persistent] "
-                   "[--no-ws-na-tiles]\n",
+                   "[--no-ws-na-tiles] [--timeline]\n",
                    argv[0]);
       return 1;
     }
   }
+#if !POLYHEAD_CUDA_TIMELINE
+  if (timeline) {
+    std::fprintf(stderr,
+                 "%s: --timeline needs a build configured with -DPOLYHEAD_CUDA_TIMELINE=ON\n",
+                 argv[0]);
+    return 2;
+  }
+#endif
   std::vector<FwdBenchCase> cases = polyhead::bench::fwd_bench_cases(quick);
   if (!only.empty()) {
     // Comma-separated substrings; a case runs when its name holds any of them.
@@ -197,12 +210,12 @@ int main(int argc, char** argv) {
         polyhead::RunOptions opt{.backend = "cuda", .stream = stream};
         const polyhead::ProblemShape shape = polyhead::validate(p);
         auto call = [&] {
-          if (family == polyhead::cuda::FwdFamily::automatic && ctas == 0 && patch_order &&
+          if (family == polyhead::cuda::FwdFamily::automatic && ctas_cap == 0 && patch_order &&
               !persistent && ws_na_tiles) {
             polyhead::attention(p, opt);
           } else {
             polyhead::cuda::FwdOverrides ov;
-            ov.family = family, ov.max_ctas = ctas, ov.patch_order = patch_order;
+            ov.family = family, ov.max_ctas = ctas_cap, ov.patch_order = patch_order;
             ov.ws_persistent = persistent;
             ov.ws_na_tiles = ws_na_tiles;
             polyhead::cuda::fwd_run(p, shape, stream, ov);
@@ -223,6 +236,28 @@ int main(int argc, char** argv) {
         }
         std::sort(times.begin(), times.end());
         ms = times[times.size() / 2];
+#if POLYHEAD_CUDA_TIMELINE
+        if (timeline) {
+          // One more call with the phase timestamps on; the grid has at most q_tiles x heads x
+          // batch CTAs (the dispatcher's tiles are at least 64 rows).
+          const size_t ctas = size_t((sq + 63) / 64 * c.heads_q * c.batch);
+          const size_t n = ctas * polyhead::cuda::kTimelineFields;
+          unsigned long long* words = nullptr;
+          CHECK_CUDA(cudaMalloc(reinterpret_cast<void**>(&words), n * 8));
+          CHECK_CUDA(cudaMemsetAsync(words, 0, n * 8, stream));
+          polyhead::cuda::FwdOverrides ov;
+          ov.family = family, ov.max_ctas = ctas_cap, ov.patch_order = patch_order;
+          ov.ws_persistent = persistent, ov.ws_na_tiles = ws_na_tiles, ov.timeline = words;
+          polyhead::cuda::fwd_run(p, shape, stream, ov);
+          std::vector<uint64_t> host(n);
+          CHECK_CUDA(cudaMemcpyAsync(host.data(), words, n * 8, cudaMemcpyDeviceToHost, stream));
+          CHECK_CUDA(cudaStreamSynchronize(stream));
+          CHECK_CUDA(cudaFree(words));
+          int khz = 0;
+          CHECK_CUDA(cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, 0));
+          polyhead::bench::print_timeline(c.name, host, khz / 1000.0);
+        }
+#endif
       } catch (const polyhead::Error& e) {
         note = std::string("error: ") + e.what();
       }

@@ -272,6 +272,9 @@ void fwd_run(const AttentionProblem& p, const ProblemShape& s, void* stream_ptr,
                  " query tiles exceed the grid");
   f.q_tiles = int32_t(q_tiles);
   f.max_ctas = overrides.max_ctas;
+#if POLYHEAD_CUDA_TIMELINE
+  f.timeline = overrides.timeline;
+#endif
   const int64_t seqs = s.varlen ? 1 : s.batch;
   POLYHEAD_CHECK(q_tiles * heads_q * seqs < std::numeric_limits<int32_t>::max(),
                  "cuda backend: ", q_tiles * heads_q * seqs,

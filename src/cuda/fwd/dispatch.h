@@ -41,6 +41,10 @@ struct FwdOverrides {
   // neighborhood tiles (FwdWsNaTile, tile_size.h; NA-2D 17x17 124.2 TFLOP/s against 109.6 with
   // 128-key tiles, gpu-ab call 14); one CTA per item (ws_persistent does not apply).
   bool ws_na_tiles = true;
+#if POLYHEAD_CUDA_TIMELINE
+  // Where the warp-specialized kernel writes its phase timestamps (timeline.h), or null.
+  unsigned long long* timeline = nullptr;
+#endif
 };
 
 Status fwd_supports(const AttentionProblem& p, const ProblemShape& s);

@@ -103,6 +103,10 @@ struct FwdParams {
   // one-CTA-per-item kernel, which recomputes such items itself.
   int32_t* redo_count = nullptr;   // zeroed before the launch
   uint32_t* redo_items = nullptr;  // [work_items]
+#if POLYHEAD_CUDA_TIMELINE
+  // Phase timestamps of the warp-specialized kernel (timeline.h; development builds only).
+  unsigned long long* timeline = nullptr;  // [CTAs][kTimelineFields], or null
+#endif
 };
 
 }  // namespace polyhead::cuda

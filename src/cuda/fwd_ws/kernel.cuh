@@ -30,6 +30,7 @@
 #include "cuda/fwd/params.h"
 #include "cuda/fwd/softmax.cuh"
 #include "cuda/fwd/tile_size.h"
+#include "cuda/fwd/timeline.h"
 #include "cuda/fwd/work.cuh"
 #include "cuda/fwd_sm90/mainloop.cuh"
 #include "cuda/fwd_ws/consumer.cuh"
@@ -160,6 +161,23 @@ __device__ __forceinline__ void load_kv_ws(uint32_t stage, const CUtensorMap* tk
                                                       w.k_start, kv_head, w.batch);
 }
 
+// A phase timestamp of this CTA (timeline.h); nothing unless built with POLYHEAD_CUDA_TIMELINE.
+__device__ __forceinline__ void timeline_mark([[maybe_unused]] const FwdParams& p,
+                                              [[maybe_unused]] int field) {
+#if POLYHEAD_CUDA_TIMELINE
+  if (p.timeline == nullptr) return;
+  const uint64_t b =
+      blockIdx.x + uint64_t(gridDim.x) * (blockIdx.y + uint64_t(gridDim.y) * blockIdx.z);
+  unsigned long long v = clock64();
+  if (field == kTlSm) {
+    uint32_t sm;
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
+    v = sm + 1ull;
+  }
+  p.timeline[b * kTimelineFields + field] = v;
+#endif
+}
+
 // The producer's first step: the three tensor maps into the descriptor cache.
 __device__ __forceinline__ void prefetch_ws_maps(const CUtensorMap* tq, const CUtensorMap* tk,
                                                  const CUtensorMap* tv) {
@@ -197,6 +215,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
                   const __grid_constant__ CUtensorMap tk, const __grid_constant__ CUtensorMap tv) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ __align__(1024) unsigned char smem_raw[];
+  if (threadIdx.x == 0) timeline_mark(p, kTlStart), timeline_mark(p, kTlSm);
   WorkTile w;
   if (!resolve_work<T::kBlockM>(p, w)) return;  // the same answer for every thread
   const KeyTiles<T::kBlockM, T::kBlockN> tiles(p, w);
@@ -210,12 +229,14 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
   const WsRing<T> ring(raw);
   if (tid == 0) init_ws_barriers<T>(ring);
   __syncthreads();
+  if (tid == 0) timeline_mark(p, kTlBarriers);
 
   if (wg == 0) {  // producer
     tma::release_registers<T::kProducerRegs>();
     if (tid == 0) {
       prefetch_ws_maps(&tq, &tk, &tv);
       load_q_ws<T, kPatched>(ring, &tq, p, w);
+      timeline_mark(p, kTlQIssued);
       for (int32_t n = 0; n < count; ++n) {
         const int s = ring.slot(n);
         // The stage's previous tile (n - kStages) is released by the consumers' arrivals:
@@ -226,6 +247,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
         load_kv_ws<T, kPatched>(ring.k(s), &tk, &tv, ring.k_full(s), ring.v_full(s), p, w, kv_head,
                                 tiles[n].index);
       }
+      timeline_mark(p, kTlKvIssued);
     }
     return;
   }
@@ -237,6 +259,8 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
   zero_o<T>(o);
   OnlineSoftmax<T> softmax;
   tma::wait(ring.q_full(), 0);
+  const bool marks = (c.ctid & 127) == 0;  // one thread per consumer warpgroup
+  if (marks) timeline_mark(p, kTlQLanded0 + 3 * c.cw);
   bool partial = false;
   consume<T>(p, w, tiles, ring, 0, c, sl2, o, softmax, partial);
   // A partial tile whose V holds Inf/NaN puts 0 * Inf = NaN into rows that cannot see that
@@ -272,7 +296,9 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
       consumer_sync();  // every consumer is done with stage 0 before the next tile's copies
     }
   }
+  if (marks) timeline_mark(p, kTlLoopEnd0 + 3 * c.cw);
   write_output_ws<T, kPatched>(o, softmax, p, w, sl2, c, ring);
+  if (marks) timeline_mark(p, kTlEnd0 + 3 * c.cw);
 #else
   __trap();  // built without sm_90a code for this device: the dispatcher never launches it
 #endif

@@ -1,0 +1,77 @@
+// cuda_fwd_bench --timeline: the phase timestamps of the warp-specialized kernel
+// (src/cuda/fwd/timeline.h) summed up per case. Per CTA, in SM cycles: Q copies issued, Q landed
+// (consumer warpgroup 0), the main loop (Q landed to the last P V), the epilogue, and the whole
+// CTA (first mark to the later warpgroup's last); per SM, the gap from one CTA's end to the next
+// CTA's start (launch, and what precedes thread 0's first instruction). Medians, with the share
+// of the SMs' busy time that the main loops take.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "cuda/fwd/timeline.h"
+
+namespace polyhead::bench {
+
+inline double median_of(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// `words`: kTimelineFields per CTA as the kernel left them (zeros where it wrote nothing);
+// `mhz`: the SM clock to express cycles in microseconds.
+inline void print_timeline(const std::string& name, const std::vector<uint64_t>& words,
+                           double mhz) {
+  using namespace polyhead::cuda;
+  struct Cta {
+    uint64_t start, end;
+  };
+  std::map<uint64_t, std::vector<Cta>> by_sm;
+  std::vector<double> q_issued, q_landed, loop, epilogue, total, gaps;
+  double loop_sum = 0.0;
+  size_t ctas = 0;
+  for (size_t b = 0; b + kTimelineFields <= words.size(); b += kTimelineFields) {
+    const uint64_t* t = words.data() + b;
+    if (t[kTlSm] == 0 || t[kTlEnd0] == 0 || t[kTlEnd1] == 0) continue;  // no item, or no marks
+    ++ctas;
+    const uint64_t start = t[kTlStart], end = std::max(t[kTlEnd0], t[kTlEnd1]);
+    q_issued.push_back(double(t[kTlQIssued] - start));
+    q_landed.push_back(double(t[kTlQLanded0] - start));
+    loop.push_back(double(t[kTlLoopEnd0] - t[kTlQLanded0]));
+    epilogue.push_back(double(t[kTlEnd0] - t[kTlLoopEnd0]));
+    total.push_back(double(end - start));
+    loop_sum += double(t[kTlLoopEnd0] - t[kTlQLanded0]);
+    by_sm[t[kTlSm]].push_back({start, end});
+  }
+  if (ctas == 0) {
+    std::printf("timeline %s: no marks (not the warp-specialized kernel?)\n", name.c_str());
+    return;
+  }
+  double busy = 0.0;
+  for (auto& [sm, list] : by_sm) {
+    std::sort(list.begin(), list.end(),
+              [](const Cta& a, const Cta& b) { return a.start < b.start; });
+    busy += double(list.back().end - list.front().start);
+    uint64_t last_end = list.front().end;
+    for (size_t i = 1; i < list.size(); ++i) {
+      if (list[i].start > last_end) gaps.push_back(double(list[i].start - last_end));
+      last_end = std::max(last_end, list[i].end);
+    }
+  }
+  auto us = [&](double cycles) { return cycles / mhz; };
+  std::printf(
+      "timeline %s: %zu CTAs on %zu SMs; median us at %.0f MHz (cycles): Q issued %.2f (%.0f), "
+      "Q landed %.2f (%.0f), loop %.2f (%.0f), epilogue %.2f (%.0f), CTA %.2f (%.0f), gap between "
+      "CTAs %.2f (%.0f); main loops %.0f%% of the SMs' span\n",
+      name.c_str(), ctas, by_sm.size(), mhz, us(median_of(q_issued)), median_of(q_issued),
+      us(median_of(q_landed)), median_of(q_landed), us(median_of(loop)), median_of(loop),
+      us(median_of(epilogue)), median_of(epilogue), us(median_of(total)), median_of(total),
+      us(median_of(gaps)), median_of(gaps), busy > 0 ? 100.0 * loop_sum / busy : 0.0);
+}
+
+}  // namespace polyhead::bench

@@ -1,0 +1,27 @@
+// Phase timestamps of the warp-specialized forward kernel (fwd_ws/kernel.cuh), per CTA, in
+// builds configured with -DPOLYHEAD_CUDA_TIMELINE=ON (a development tool: cuda_fwd_bench
+// --timeline, scripts/gpu-timeline). Each mark is clock64() of the CTA's SM, so durations
+// within a CTA and the gaps between the CTAs one SM runs in turn are exact in SM cycles.
+// CTA b (its linear block index) owns the kTimelineFields words at timeline + b *
+// kTimelineFields; a CTA that wrote nothing leaves kTlSm at 0. Without the option the kernels
+// and FwdParams have no trace of it.
+#pragma once
+
+namespace polyhead::cuda {
+
+enum TimelineField : int {
+  kTlSm = 0,    // %smid + 1
+  kTlStart,     // thread 0's first instruction
+  kTlBarriers,  // thread 0 past the mbarrier init and the CTA barrier
+  kTlQIssued,   // the producer has issued Q's copies
+  kTlKvIssued,  // the producer has issued every K, V copy of the item
+  kTlQLanded0,  // consumer warpgroup 0: Q has landed (its q_full wait returned)
+  kTlLoopEnd0,  // consumer warpgroup 0: its last P V has completed (and any recompute)
+  kTlEnd0,      // consumer warpgroup 0: its O rows and LSE are stored
+  kTlQLanded1,  // the same three for consumer warpgroup 1
+  kTlLoopEnd1,
+  kTlEnd1,
+  kTimelineFields = 16
+};
+
+}  // namespace polyhead::cuda
