@@ -1,6 +1,6 @@
 // cuda_fwd_bench --timeline: the phase timestamps of the warp-specialized kernel
 // (src/cuda/fwd/timeline.h) summed up per case. Per CTA, in SM cycles: Q copies issued, Q landed
-// (consumer warpgroup 0), the main loop (Q landed to the last P V), the epilogue, and the whole
+// (consumer warpgroup 0), the main loop (Q landed to the last P V) and per key tile, the epilogue, and the whole
 // CTA (first mark to the later warpgroup's last); per SM, the gap from one CTA's end to the next
 // CTA's start (launch, and what precedes thread 0's first instruction). Medians, with the share
 // of the SMs' busy time that the main loops take.
@@ -32,7 +32,7 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
     uint64_t start, end;
   };
   std::map<uint64_t, std::vector<Cta>> by_sm;
-  std::vector<double> q_issued, q_landed, loop, epilogue, total, gaps;
+  std::vector<double> q_issued, q_landed, loop, per_tile, epilogue, total, gaps;
   double loop_sum = 0.0;
   size_t ctas = 0;
   for (size_t b = 0; b + kTimelineFields <= words.size(); b += kTimelineFields) {
@@ -43,6 +43,7 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
     q_issued.push_back(double(t[kTlQIssued] - start));
     q_landed.push_back(double(t[kTlQLanded0] - start));
     loop.push_back(double(t[kTlLoopEnd0] - t[kTlQLanded0]));
+    if (t[kTlTiles] > 0) per_tile.push_back(loop.back() / double(t[kTlTiles]));
     epilogue.push_back(double(t[kTlEnd0] - t[kTlLoopEnd0]));
     total.push_back(double(end - start));
     loop_sum += double(t[kTlLoopEnd0] - t[kTlQLanded0]);
@@ -66,10 +67,11 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
   auto us = [&](double cycles) { return cycles / mhz; };
   std::printf(
       "timeline %s: %zu CTAs on %zu SMs; median us at %.0f MHz (cycles): Q issued %.2f (%.0f), "
-      "Q landed %.2f (%.0f), loop %.2f (%.0f), epilogue %.2f (%.0f), CTA %.2f (%.0f), gap between "
-      "CTAs %.2f (%.0f); main loops %.0f%% of the SMs' span\n",
+      "Q landed %.2f (%.0f), loop %.2f (%.0f) = %.3f (%.0f) per key tile, epilogue %.2f (%.0f), "
+      "CTA %.2f (%.0f), gap between CTAs %.2f (%.0f); main loops %.0f%% of the SMs' span\n",
       name.c_str(), ctas, by_sm.size(), mhz, us(median_of(q_issued)), median_of(q_issued),
       us(median_of(q_landed)), median_of(q_landed), us(median_of(loop)), median_of(loop),
+      us(median_of(per_tile)), median_of(per_tile),
       us(median_of(epilogue)), median_of(epilogue), us(median_of(total)), median_of(total),
       us(median_of(gaps)), median_of(gaps), busy > 0 ? 100.0 * loop_sum / busy : 0.0);
 }

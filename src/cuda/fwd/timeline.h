@@ -21,6 +21,7 @@ enum TimelineField : int {
   kTlQLanded1,  // the same three for consumer warpgroup 1
   kTlLoopEnd1,
   kTlEnd1,
+  kTlTiles,  // the item's key tiles (a count, not a time)
   kTimelineFields = 16
 };
 

@@ -162,13 +162,15 @@ __device__ __forceinline__ void load_kv_ws(uint32_t stage, const CUtensorMap* tk
 }
 
 // A phase timestamp of this CTA (timeline.h); nothing unless built with POLYHEAD_CUDA_TIMELINE.
+// kTlTiles records `count` instead.
 __device__ __forceinline__ void timeline_mark([[maybe_unused]] const FwdParams& p,
-                                              [[maybe_unused]] int field) {
+                                              [[maybe_unused]] int field,
+                                              [[maybe_unused]] int32_t count = 0) {
 #if POLYHEAD_CUDA_TIMELINE
   if (p.timeline == nullptr) return;
   const uint64_t b =
       blockIdx.x + uint64_t(gridDim.x) * (blockIdx.y + uint64_t(gridDim.y) * blockIdx.z);
-  unsigned long long v = clock64();
+  unsigned long long v = field == kTlTiles ? uint64_t(count) : clock64();
   if (field == kTlSm) {
     uint32_t sm;
     asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
@@ -248,6 +250,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
                                 tiles[n].index);
       }
       timeline_mark(p, kTlKvIssued);
+      timeline_mark(p, kTlTiles, count);
     }
     return;
   }
