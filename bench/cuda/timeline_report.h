@@ -40,13 +40,16 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
     if (t[kTlSm] == 0 || t[kTlEnd0] == 0 || t[kTlEnd1] == 0) continue;  // no item, or no marks
     ++ctas;
     const uint64_t start = t[kTlStart], end = std::max(t[kTlEnd0], t[kTlEnd1]);
-    q_issued.push_back(double(t[kTlQIssued] - start));
-    q_landed.push_back(double(t[kTlQLanded0] - start));
-    loop.push_back(double(t[kTlLoopEnd0] - t[kTlQLanded0]));
+    // Signed: in the persistent kernel the producer issues an item's Q before its consumers
+    // start it.
+    auto since = [](uint64_t a, uint64_t b) { return double(int64_t(a - b)); };
+    q_issued.push_back(since(t[kTlQIssued], start));
+    q_landed.push_back(since(t[kTlQLanded0], start));
+    loop.push_back(since(t[kTlLoopEnd0], t[kTlQLanded0]));
     if (t[kTlTiles] > 0) per_tile.push_back(loop.back() / double(t[kTlTiles]));
-    epilogue.push_back(double(t[kTlEnd0] - t[kTlLoopEnd0]));
-    total.push_back(double(end - start));
-    loop_sum += double(t[kTlLoopEnd0] - t[kTlQLanded0]);
+    epilogue.push_back(since(t[kTlEnd0], t[kTlLoopEnd0]));
+    total.push_back(since(end, start));
+    loop_sum += loop.back();
     by_sm[t[kTlSm]].push_back({start, end});
   }
   if (ctas == 0) {

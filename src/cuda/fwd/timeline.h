@@ -3,8 +3,10 @@
 // --timeline, scripts/gpu-timeline). Each mark is clock64() of the CTA's SM, so durations
 // within a CTA and the gaps between the CTAs one SM runs in turn are exact in SM cycles.
 // CTA b (its linear block index) owns the kTimelineFields words at timeline + b *
-// kTimelineFields; a CTA that wrote nothing leaves kTlSm at 0. Without the option the kernels
-// and FwdParams have no trace of it.
+// kTimelineFields; a CTA that wrote nothing leaves kTlSm at 0. The persistent form
+// (fwd_ws/persistent.cuh) writes one record per work item instead, its "start" being when
+// consumer warpgroup 0 takes the item up (so the gaps are between items of one CTA). Without
+// the option the kernels and FwdParams have no trace of it.
 #pragma once
 
 namespace polyhead::cuda {

@@ -161,15 +161,19 @@ __device__ __forceinline__ void load_kv_ws(uint32_t stage, const CUtensorMap* tk
                                                       w.k_start, kv_head, w.batch);
 }
 
-// A phase timestamp of this CTA (timeline.h); nothing unless built with POLYHEAD_CUDA_TIMELINE.
-// kTlTiles records `count` instead.
+// A phase timestamp (timeline.h) in record `record`: by default this CTA's (its linear block
+// index), in the persistent kernel the work item's. kTlTiles records `count` instead. Nothing
+// unless built with POLYHEAD_CUDA_TIMELINE.
 __device__ __forceinline__ void timeline_mark([[maybe_unused]] const FwdParams& p,
                                               [[maybe_unused]] int field,
-                                              [[maybe_unused]] int32_t count = 0) {
+                                              [[maybe_unused]] int32_t count = 0,
+                                              [[maybe_unused]] int64_t record = -1) {
 #if POLYHEAD_CUDA_TIMELINE
   if (p.timeline == nullptr) return;
   const uint64_t b =
-      blockIdx.x + uint64_t(gridDim.x) * (blockIdx.y + uint64_t(gridDim.y) * blockIdx.z);
+      record >= 0
+          ? uint64_t(record)
+          : blockIdx.x + uint64_t(gridDim.x) * (blockIdx.y + uint64_t(gridDim.y) * blockIdx.z);
   unsigned long long v = field == kTlTiles ? uint64_t(count) : clock64();
   if (field == kTlSm) {
     uint32_t sm;

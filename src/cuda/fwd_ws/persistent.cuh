@@ -51,6 +51,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
         // completion it - 1 of q_empty.
         if (it > 0) tma::wait(ring.q_empty(), uint32_t((it - 1) & 1));
         load_q_ws<T, kPatched>(ring, &tq, p, w);
+        timeline_mark(p, kTlQIssued, 0, item);
         const int32_t kv_head = w.head / p.group;
         for (int32_t n = 0; n < tiles.count; ++n, ++g) {
           const int s = ring.slot(g);
@@ -61,6 +62,8 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
           load_kv_ws<T, kPatched>(ring.k(s), &tk, &tv, ring.k_full(s), ring.v_full(s), p, w,
                                   kv_head, tiles[n].index);
         }
+        timeline_mark(p, kTlKvIssued, 0, item);
+        timeline_mark(p, kTlTiles, tiles.count, item);
         ++it;
       }
     }
@@ -80,7 +83,10 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
     float o[1][T::kDTiles][4];
     zero_o<T>(o);
     OnlineSoftmax<T> softmax;
+    const bool marks = (c.ctid & 127) == 0;  // timeline: one thread per consumer warpgroup
+    if (c.ctid == 0) timeline_mark(p, kTlStart, 0, item), timeline_mark(p, kTlSm, 0, item);
     tma::wait(ring.q_full(), uint32_t(it & 1));
+    if (marks) timeline_mark(p, kTlQLanded0 + 3 * c.cw, 0, item);
     bool partial = false;
     // The ring position, broadcast from lane 0 so ptxas knows it is warp-uniform and keeps the
     // loop's stage arithmetic in uniform registers, as in the plain kernel (whose count starts
@@ -88,12 +94,14 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
     g = __shfl_sync(0xffffffffu, g, 0);
     consume<T>(p, w, tiles, ring, g, c, sl2, o, softmax, partial);
     g += tiles.count;
+    if (marks) timeline_mark(p, kTlLoopEnd0 + 3 * c.cw, 0, item);
     tma::arrive(ring.q_empty());  // every S product of the item has completed
     // Partial tiles whose V holds Inf/NaN (see kernel.cuh): the exact pass takes the item.
     if (partial && consumer_or(!isfinite(o_sum<T>(o))) && c.ctid == 0) {
       p.redo_items[atomicAdd(p.redo_count, 1)] = item;
     }
     write_output<T, kPatched>(o, softmax, p, w, sl2, c.warp_row0, c.lane);
+    if (marks) timeline_mark(p, kTlEnd0 + 3 * c.cw, 0, item);
     ++it;
   }
 #else
