@@ -42,7 +42,7 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
     const uint64_t start = t[kTlStart], end = std::max(t[kTlEnd0], t[kTlEnd1]);
     // Signed: in the persistent kernel the producer issues an item's Q before its consumers
     // start it.
-    auto since = [](uint64_t a, uint64_t b) { return double(int64_t(a - b)); };
+    auto since = [](uint64_t later, uint64_t earlier) { return double(int64_t(later - earlier)); };
     q_issued.push_back(since(t[kTlQIssued], start));
     q_landed.push_back(since(t[kTlQLanded0], start));
     loop.push_back(since(t[kTlLoopEnd0], t[kTlQLanded0]));
