@@ -161,6 +161,24 @@ __device__ __forceinline__ void load_kv_ws(uint32_t stage, const CUtensorMap* tk
                                                       w.k_start, kv_head, w.batch);
 }
 
+// The producer's copy of the item's key tile n into ring position g (consumer.cuh, WsRing).
+// The stage's previous tile, g - kStages, must have been released by the consumers' arrivals:
+// completion g / kStages - 1 of its empty barrier.
+template <typename T, bool kPatched>
+__device__ __forceinline__ void produce_kv_ws(const WsRing<T>& ring, int32_t g,
+                                              const CUtensorMap* tk, const CUtensorMap* tv,
+                                              const FwdParams& p, const WorkTile& w,
+                                              int32_t kv_head,
+                                              const KeyTiles<T::kBlockM, T::kBlockN>& tiles,
+                                              int32_t n) {
+  const int s = ring.slot(g);
+  if (g >= T::kStages) tma::wait(ring.empty(s), ring.parity(g) ^ 1u);
+  tma::arrive_expect_tx(ring.k_full(s), T::kBytesK);
+  tma::arrive_expect_tx(ring.v_full(s), T::kBytesV);
+  load_kv_ws<T, kPatched>(ring.k(s), tk, tv, ring.k_full(s), ring.v_full(s), p, w, kv_head,
+                          tiles[n].index);
+}
+
 // A phase timestamp (timeline.h) in record `record`: by default this CTA's (its linear block
 // index), in the persistent kernel the work item's. kTlTiles records `count` instead. Nothing
 // unless built with POLYHEAD_CUDA_TIMELINE.
@@ -244,14 +262,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
       load_q_ws<T, kPatched>(ring, &tq, p, w);
       timeline_mark(p, kTlQIssued);
       for (int32_t n = 0; n < count; ++n) {
-        const int s = ring.slot(n);
-        // The stage's previous tile (n - kStages) is released by the consumers' arrivals:
-        // that is completion number n / kStages - 1 of its empty barrier.
-        if (n >= T::kStages) tma::wait(ring.empty(s), ring.parity(n) ^ 1u);
-        tma::arrive_expect_tx(ring.k_full(s), T::kBytesK);
-        tma::arrive_expect_tx(ring.v_full(s), T::kBytesV);
-        load_kv_ws<T, kPatched>(ring.k(s), &tk, &tv, ring.k_full(s), ring.v_full(s), p, w, kv_head,
-                                tiles[n].index);
+        produce_kv_ws<T, kPatched>(ring, n, &tk, &tv, p, w, kv_head, tiles, n);
       }
       timeline_mark(p, kTlKvIssued);
       timeline_mark(p, kTlTiles, count);

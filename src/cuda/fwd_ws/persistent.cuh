@@ -54,13 +54,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
         timeline_mark(p, kTlQIssued, 0, item);
         const int32_t kv_head = w.head / p.group;
         for (int32_t n = 0; n < tiles.count; ++n, ++g) {
-          const int s = ring.slot(g);
-          // Tile g - kStages, the stage's previous one, is released by the consumers.
-          if (g >= T::kStages) tma::wait(ring.empty(s), ring.parity(g) ^ 1u);
-          tma::arrive_expect_tx(ring.k_full(s), T::kBytesK);
-          tma::arrive_expect_tx(ring.v_full(s), T::kBytesV);
-          load_kv_ws<T, kPatched>(ring.k(s), &tk, &tv, ring.k_full(s), ring.v_full(s), p, w,
-                                  kv_head, tiles[n].index);
+          produce_kv_ws<T, kPatched>(ring, g, &tk, &tv, p, w, kv_head, tiles, n);
         }
         timeline_mark(p, kTlKvIssued, 0, item);
         timeline_mark(p, kTlTiles, tiles.count, item);
@@ -73,6 +67,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
   tma::claim_registers<T::kConsumerRegs>();
   const WsConsumer c(tid);
   const float sl2 = p.transform ? 1.0f : p.scale_log2;
+  const bool marks = (c.ctid & 127) == 0;  // timeline: one thread per consumer warpgroup
   int32_t g = 0, it = 0;
   for (int32_t r = 0;; ++r) {
     const uint32_t item = sched.item(r);
@@ -83,7 +78,6 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
     float o[1][T::kDTiles][4];
     zero_o<T>(o);
     OnlineSoftmax<T> softmax;
-    const bool marks = (c.ctid & 127) == 0;  // timeline: one thread per consumer warpgroup
     if (c.ctid == 0) timeline_mark(p, kTlStart, 0, item), timeline_mark(p, kTlSm, 0, item);
     tma::wait(ring.q_full(), uint32_t(it & 1));
     if (marks) timeline_mark(p, kTlQLanded0 + 3 * c.cw, 0, item);
