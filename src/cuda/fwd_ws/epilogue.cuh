@@ -32,7 +32,10 @@ __device__ __forceinline__ bool o_rows_vec16(const FwdParams& p) {
   return !p.o_f32 && (bits & 15u) == 0;
 }
 
-// Byte offset of row r's 16-byte chunk c (8 columns) in the Q tile's layout (FwdWsTraits).
+// Byte offset of row r's 16-byte chunk c (8 columns) in the Q tile's layout (FwdWsTraits):
+// sm90::swizzled_offset<128>(r, 8 c), in unsigned shifts. Calling that (signed int division
+// and remainder) instead moved the register allocation of every ws kernel, which is not
+// something to change without a GPU run.
 template <typename T>
 __device__ __forceinline__ uint32_t staged_chunk(int r, int c) {
   return uint32_t(c >> 3) * T::kQBlockBytes + uint32_t(r) * 128u +
