@@ -284,8 +284,7 @@ TEST(CudaFwd, WarpSpecializedPersistent) {
       c.mask = MaskSpec::causal();
       run(c);
       c = base;
-      c.varlen_q = {1, 0, 200, 129, 7};
-      c.varlen_k = {5, 3, 150, 300, 0};
+      awkward_varlen(c);
       c.mask = MaskSpec::causal();
       run(c);
       c.host_cu_seqlens = true;

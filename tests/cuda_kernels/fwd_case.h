@@ -128,6 +128,13 @@ struct FwdCase {
   }
 };
 
+// Packed sequences of awkward lengths (one row, an empty sequence, one past a tile, keys
+// shorter and longer than the queries, no keys) for the varlen tests of every family.
+inline void awkward_varlen(FwdCase& c) {
+  c.varlen_q = {1, 0, 200, 129, 7};
+  c.varlen_k = {5, 3, 150, 300, 0};
+}
+
 struct DeviceBuffer {
   void* ptr = nullptr;
   size_t bytes = 0;

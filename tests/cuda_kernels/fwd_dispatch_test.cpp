@@ -100,8 +100,7 @@ TEST_P(FwdTable, ScoreModsSinksAndOutputs) {
 TEST_P(FwdTable, VarlenAndStrides) {
   SKIP_UNLESS_COMPILED();
   FwdCase c = base();
-  c.varlen_q = {1, 0, 200, 129, 7};
-  c.varlen_k = {5, 3, 150, 300, 0};
+  awkward_varlen(c);
   c.mask = MaskSpec::causal();
   expect_matches(c);
   c.host_cu_seqlens = true;
