@@ -134,6 +134,7 @@ struct FwdWsShape : FwdTileShape<128, BlockN, 8, CtasPerSm> {
   static constexpr bool kOverlap = Overlap;
   static constexpr bool kPingPong = Overlap && PingPong;
   static constexpr int kAutoMinKeys = AutoMinKeys;
+  static constexpr bool kPrefetchBits = false;  // block-map bits a tile ahead (fwd_ws/consumer.cuh)
 };
 template <int Dqk, int Dv>
 struct FwdWsTile;
@@ -151,12 +152,16 @@ struct FwdWsTile<256, 256> : FwdWsShape<64, 2, false, false, 0> {};
 // on a 128 x 128 grid then computes 12 key tiles of 64 per 8 x 16 query patch (768 keys) instead
 // of 9 of 128 (1152). Measured in one call (gpu-ab call 14, NA-2D 17x17 d128, TFLOP/s): 128-key
 // tiles 109.6; 64-key tiles serial 117.6; 64-key tiles with overlap + ping-pong 124.2 (kept).
-// The gain is 13% where 33% fewer keys would suggest up to 50%; not yet profiled. Only the pairs
-// specialized here have them.
+// The gain is 13% where 33% fewer keys would suggest up to 50%: under ncu the tensor pipe was
+// busy 36.5% of the cycles (70.8% in dense), and the SASS had every partial tile's block-map
+// bits loaded after its S wait. kPrefetchBits loads them one tile ahead: 135.9 against 124.5 in
+// one call (gpu-ab call 16). Only the pairs specialized here have them.
 template <int Dqk, int Dv>
 struct FwdWsNaTile;
 template <>
-struct FwdWsNaTile<128, 128> : FwdWsShape<64, 4, true, true, -1> {};
+struct FwdWsNaTile<128, 128> : FwdWsShape<64, 4, true, true, -1> {
+  static constexpr bool kPrefetchBits = true;
+};
 template <int Dqk, int Dv>
 inline constexpr bool kHasWsNaTile = requires {
   FwdWsNaTile<Dqk, Dv>::kBlockN;

@@ -71,6 +71,75 @@ __device__ __forceinline__ void ws_scores(float (&sc)[1][T::kNTiles][4], const F
   if (tile.slot != -1) mask_scores<T>(sc, p, w, tile, warp_row0, lane);
 }
 
+// Block-map bits one key tile ahead (FwdWsTraits::kPrefetchBits). A partial block-map tile's
+// rule is bits in global memory (work.cuh, row_rule); loaded when the tile's scores are, after
+// S = Q K^T, every tile waits for an L2 round trip. Here the loads of tile n + 1's bits (for the
+// thread's two rows) and tile n + 2's entry are issued while tile n is consumed, each from a
+// value loaded one tile earlier, so no load is waited for in the loop.
+template <typename T>
+struct BitsAhead {
+  static constexpr int kWords = T::kBlockN / 32;
+  KeyTileRef ref1, ref2;           // tiles n + 1 and n + 2
+  uint32_t bits1[2][kWords] = {};  // tile n + 1's bits for rows r and r + 8
+
+  BitsAhead() = default;
+  __device__ __forceinline__ void load(const FwdParams& p, const WsConsumer& c) {
+    if (ref1.slot < 0 || p.mask_mode != FwdMaskMode::kBlockMap) return;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int r = c.warp_row0 + (c.lane >> 2) + 8 * h;
+      const uint32_t* src = p.block_map.bits + (int64_t(ref1.slot) * T::kBlockM + r) * kWords;
+#pragma unroll
+      for (int x = 0; x < kWords; ++x) bits1[h][x] = src[x];
+    }
+  }
+  __device__ __forceinline__ BitsAhead(const KeyTiles<T::kBlockM, T::kBlockN>& tiles,
+                                       const FwdParams& p, const WsConsumer& c) {
+    if (tiles.count > 0) ref1 = tiles[0];
+    load(p, c);
+    if (tiles.count > 1) ref2 = tiles[1];
+  }
+  // Tile n and its bits; starts the loads for tiles n + 1 and n + 2.
+  __device__ __forceinline__ KeyTileRef next(const KeyTiles<T::kBlockM, T::kBlockN>& tiles,
+                                             int32_t n, const FwdParams& p, const WsConsumer& c,
+                                             uint32_t (&bits)[2][kWords]) {
+    const KeyTileRef t = ref1;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+#pragma unroll
+      for (int x = 0; x < kWords; ++x) bits[h][x] = bits1[h][x];
+    }
+    ref1 = ref2;
+    if (n + 1 < tiles.count) load(p, c);
+    if (n + 2 < tiles.count) ref2 = tiles[n + 2];
+    return t;
+  }
+};
+
+// ws_scores with a block-map tile's bits already loaded (BitsAhead).
+template <typename T>
+__device__ __forceinline__ void ws_scores_bits(float (&sc)[1][T::kNTiles][4], const FwdParams& p,
+                                               const WorkTile& w, KeyTileRef tile,
+                                               const uint32_t (&bits)[2][T::kBlockN / 32],
+                                               int warp_row0, int lane) {
+  if (p.transform) transform_scores<T>(sc, p, w, tile.index * T::kBlockN, warp_row0, lane);
+  if (tile.slot >= 0 && p.mask_mode == FwdMaskMode::kBlockMap) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+#pragma unroll
+      for (int nt = 0; nt < T::kNTiles; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const int col = nt * 8 + 2 * (lane & 3) + e;
+          if (!((bits[h][col / 32] >> (col % 32)) & 1u)) sc[0][nt][2 * h + e] = -INFINITY;
+        }
+      }
+    }
+  } else if (tile.slot != -1) {
+    mask_scores<T>(sc, p, w, tile, warp_row0, lane);
+  }
+}
+
 template <typename T>
 __device__ __forceinline__ void consume_serial(const FwdParams& p, const WorkTile& w,
                                                const KeyTiles<T::kBlockM, T::kBlockN>& tiles,
@@ -101,6 +170,7 @@ __device__ __forceinline__ void consume_overlapped(const FwdParams& p, const Wor
                                                    const WsConsumer& c, float sl2,
                                                    float (&o)[1][T::kDTiles][4],
                                                    OnlineSoftmax<T>& softmax, bool& partial) {
+  constexpr bool kPrefetch = T::kPrefetchBits;
   const int32_t count = tiles.count;
   if (count == 0) return;
   // Ping-pong: each turn ends by opening the other's next one; consumer 1 opens consumer 0's
@@ -108,8 +178,10 @@ __device__ __forceinline__ void consume_overlapped(const FwdParams& p, const Wor
   const uint32_t my_turn = 2u + uint32_t(c.cw), other_turn = 3u - uint32_t(c.cw);
   if (T::kPingPong && c.cw == 1) turn_open(2u);
   uint32_t pa[T::kBlockN / 16][4];  // P of the previous tile, in flight with its P V product
+  [[maybe_unused]] BitsAhead<T> ahead = kPrefetch ? BitsAhead<T>(tiles, p, c) : BitsAhead<T>();
+  [[maybe_unused]] uint32_t bits[2][T::kBlockN / 32];
   {
-    const KeyTileRef tile = tiles[0];
+    const KeyTileRef tile = kPrefetch ? ahead.next(tiles, 0, p, c, bits) : tiles[0];
     partial = tile.slot != -1;
     tma::wait(ring.k_full(ring.slot(g0)), ring.parity(g0));
     float sc[1][T::kNTiles][4];
@@ -117,14 +189,18 @@ __device__ __forceinline__ void consume_overlapped(const FwdParams& p, const Wor
     issue_qk_sm90<T>(sc, ring.q(), ring.k(ring.slot(g0)), c.cw);
     if (T::kPingPong) turn_open(other_turn);
     wait_qk_sm90<T>(sc);
-    ws_scores<T>(sc, p, w, tile, c.warp_row0, c.lane);
+    if constexpr (kPrefetch) {
+      ws_scores_bits<T>(sc, p, w, tile, bits, c.warp_row0, c.lane);
+    } else {
+      ws_scores<T>(sc, p, w, tile, c.warp_row0, c.lane);
+    }
     float alpha[1][2];
     (void)softmax.update_deferred(sc, sl2, alpha);  // O is still zero
     pack_p_sm90<T>(pa, sc);
   }
   for (int32_t n = 1; n < count; ++n) {
     const int s = ring.slot(g0 + n), prev = ring.slot(g0 + n - 1);
-    const KeyTileRef tile = tiles[n];
+    const KeyTileRef tile = kPrefetch ? ahead.next(tiles, n, p, c, bits) : tiles[n];
     partial |= tile.slot != -1;
     // Both waits before the products: a wait may leave the kernel (tma::wait), and ptxas
     // would then stop for the products in flight before it.
@@ -137,7 +213,11 @@ __device__ __forceinline__ void consume_overlapped(const FwdParams& p, const Wor
     if (T::kPingPong) turn_open(other_turn);
     sm90::wait<1>();  // S of tile n; the P V product may still run
     sm90::fence_operands(sc[0]);
-    ws_scores<T>(sc, p, w, tile, c.warp_row0, c.lane);
+    if constexpr (kPrefetch) {
+      ws_scores_bits<T>(sc, p, w, tile, bits, c.warp_row0, c.lane);
+    } else {
+      ws_scores<T>(sc, p, w, tile, c.warp_row0, c.lane);
+    }
     float alpha[1][2];
     const bool moved = softmax.update_deferred(sc, sl2, alpha);
     sm90::wait<0>();

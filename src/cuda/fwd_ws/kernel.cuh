@@ -45,6 +45,8 @@ struct FwdWsTraits : FwdTraitsBase<Elem_, Dqk, Dv, Tile_> {
   static constexpr int kMTiles = 1;
   static constexpr int kStages = Tile::kStages;
   static constexpr bool kOverlap = Tile::kOverlap, kPingPong = Tile::kPingPong;
+  static constexpr bool kPrefetchBits = Tile::kPrefetchBits;  // consumer.cuh, BitsAhead
+  static_assert(!kPrefetchBits || kOverlap, "block-map bits ahead: the overlapped schedule only");
   static constexpr int kCtaThreads = 384;  // producer warpgroup + two consumer warpgroups
   // setmaxnreg moves registers within the CTA's pool, which is what the CTA was launched
   // with: 384 threads x the launch bound's registers per thread (64k per SM over
