@@ -101,8 +101,8 @@ struct FwdSm90Tile<256, 256> : FwdTileShape<128, 64, 8, 1> {};
 // and V in a ring of kStages (K, V) stages filled by TMA; shared memory (KiB) is
 // Q + kStages x (K + V) of 227. kOverlap and kPingPong pick the consumers' schedule
 // (fwd_ws/consumer.cuh). kAutoMinKeys: the dispatcher picks this kernel over the wgmma one from
-// this many keys per sequence on (-1: only when asked for, FwdFamily::ws). CtasPerSm 2 (not yet
-// measured) gives each CTA half of the SM: launched at 80 registers per thread, the consumers
+// this many keys per sequence on (-1: only when asked for, FwdFamily::ws). CtasPerSm 2 (d64)
+// gives each CTA half of the SM: launched at 80 registers per thread, the consumers
 // 104 and the producer 24 (with 112 it hung on the H200 in gpu-ab call 13: setmaxnreg.inc
 // waits for registers the CTA's pool does not have).
 //
@@ -116,7 +116,9 @@ struct FwdSm90Tile<256, 256> : FwdTileShape<128, 64, 8, 1> {};
 //   d256: serial 706 / 671, overlap 505 / 526, overlap + ping-pong 499 / 521 (the wgmma kernel:
 //         539 / 540). A third stage does not fit.
 //   d64: serial 407 / 401, overlap + ping-pong 400 / 396, below the wgmma kernel's two CTAs per SM
-//         (423 / 421).
+//         (423 / 421). Two ws CTAs per SM, 128 x 64 tiles, 4 stages, serial: 444.9 / 433.8
+//         against the wgmma kernel's 423.1 / 421.5, and 3-8% ahead at every length from 512
+//         (bench/results/gpu-ab_NVIDIA-H200_2026-11-28_call17.md).
 //   (192, 128), MLA prefill, 16 heads, 16k tokens, dense / causal at 512, 2k, 8k keys (calls 10
 //         and 11 of bench/results/gpu-ab_NVIDIA-H200_2026-11-28_call*.md): serial 418 / 251,
 //         601 / 472, 672 / 617; overlap + ping-pong 372 / 233 at 512, 574 / 539 at 8k;
@@ -124,7 +126,7 @@ struct FwdSm90Tile<256, 256> : FwdTileShape<128, 64, 8, 1> {};
 //         kernel: 310 / 186, 388 / 311, 413 / 404.
 //
 //   (Dqk, Dv)   tile M x N   stages  schedule            smem   auto from
-//   (64, 64)    128 x 128    3       serial              112    never
+//   (64, 64)    128 x 64     4       serial, 2 per SM    81     any length
 //   (128,128)   128 x 128    3       overlap, ping-pong  224    any length
 //   (192,128)   128 x 128    2       serial              208    any length
 //   (256,256)   128 x 64     2       serial              192    any length
@@ -139,7 +141,7 @@ struct FwdWsShape : FwdTileShape<128, BlockN, 8, CtasPerSm> {
 template <int Dqk, int Dv>
 struct FwdWsTile;
 template <>
-struct FwdWsTile<64, 64> : FwdWsShape<128, 3, false, false, -1> {};
+struct FwdWsTile<64, 64> : FwdWsShape<64, 4, false, false, 0, 2> {};
 template <>
 struct FwdWsTile<128, 128> : FwdWsShape<128, 3, true, true, 0> {};
 template <>
