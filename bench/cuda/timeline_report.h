@@ -1,9 +1,10 @@
 // cuda_fwd_bench --timeline: the phase timestamps of the warp-specialized kernel
 // (src/cuda/fwd/timeline.h) summed up per case. Per CTA, in SM cycles: Q copies issued, Q landed
-// (consumer warpgroup 0), the main loop (Q landed to the last P V) and per key tile, the epilogue, and the whole
-// CTA (first mark to the later warpgroup's last); per SM, the gap from one CTA's end to the next
-// CTA's start (launch, and what precedes thread 0's first instruction). Medians, with the share
-// of the SMs' busy time that the main loops take.
+// (consumer warpgroup 0), the main loop (Q landed to the last P V) and per key tile, the epilogue,
+// and the whole CTA (first mark to the later warpgroup's last); per SM, the gap from one CTA's end
+// to the next CTA's start (launch, and what precedes thread 0's first instruction). Medians, with
+// the share of the SMs' busy time that the main loops take, the share of a consumer warpgroup's
+// main loop spent waiting for its K and V stages, and the producer's wait for free stages per item.
 #pragma once
 
 #include <algorithm>
@@ -33,6 +34,7 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
   };
   std::map<uint64_t, std::vector<Cta>> by_sm;
   std::vector<double> q_issued, q_landed, loop, per_tile, epilogue, total, gaps;
+  std::vector<double> kv_wait, empty_wait;  // per item; kv_wait over both consumer warpgroups
   double loop_sum = 0.0;
   size_t ctas = 0;
   for (size_t b = 0; b + kTimelineFields <= words.size(); b += kTimelineFields) {
@@ -49,6 +51,9 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
     if (t[kTlTiles] > 0) per_tile.push_back(loop.back() / double(t[kTlTiles]));
     epilogue.push_back(since(t[kTlEnd0], t[kTlLoopEnd0]));
     total.push_back(since(end, start));
+    kv_wait.push_back(double(t[kTlKvWait0]) / loop.back());
+    kv_wait.push_back(double(t[kTlKvWait1]) / since(t[kTlLoopEnd1], t[kTlQLanded1]));
+    empty_wait.push_back(double(t[kTlEmptyWait]));
     loop_sum += loop.back();
     by_sm[t[kTlSm]].push_back({start, end});
   }
@@ -71,12 +76,14 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
   std::printf(
       "timeline %s: %zu CTAs on %zu SMs; median us at %.0f MHz (cycles): Q issued %.2f (%.0f), "
       "Q landed %.2f (%.0f), loop %.2f (%.0f) = %.3f (%.0f) per key tile, epilogue %.2f (%.0f), "
-      "CTA %.2f (%.0f), gap between CTAs %.2f (%.0f); main loops %.0f%% of the SMs' span\n",
+      "CTA %.2f (%.0f), gap between CTAs %.2f (%.0f); main loops %.0f%% of the SMs' span; "
+      "waits: consumers for K, V %.0f%% of their loop, producer for a free stage %.2f (%.0f)\n",
       name.c_str(), ctas, by_sm.size(), mhz, us(median_of(q_issued)), median_of(q_issued),
       us(median_of(q_landed)), median_of(q_landed), us(median_of(loop)), median_of(loop),
-      us(median_of(per_tile)), median_of(per_tile),
-      us(median_of(epilogue)), median_of(epilogue), us(median_of(total)), median_of(total),
-      us(median_of(gaps)), median_of(gaps), busy > 0 ? 100.0 * loop_sum / busy : 0.0);
+      us(median_of(per_tile)), median_of(per_tile), us(median_of(epilogue)), median_of(epilogue),
+      us(median_of(total)), median_of(total), us(median_of(gaps)), median_of(gaps),
+      busy > 0 ? 100.0 * loop_sum / busy : 0.0, 100.0 * median_of(kv_wait),
+      us(median_of(empty_wait)), median_of(empty_wait));
 }
 
 }  // namespace polyhead::bench

@@ -24,7 +24,22 @@ enum TimelineField : int {
   kTlLoopEnd1,
   kTlEnd1,
   kTlTiles,  // the item's key tiles (a count, not a time)
+  // Counts of cycles spent in the item's mbarrier waits on the K, V ring (fwd_ws/consumer.cuh,
+  // ring_wait): by consumer warpgroup 0 and 1 for their K and V stages to fill, and by the
+  // producer for a stage to be released. Starved consumers show in the first two, consumers
+  // that the producer cannot keep up with in neither, a full ring in the third.
+  kTlKvWait0,
+  kTlKvWait1,
+  kTlEmptyWait,
   kTimelineFields = 16
 };
+
+// The three wait counts above accumulate in shared memory after the ring's barriers (one 8-byte
+// word each, owned by one thread), in timeline builds only.
+#if POLYHEAD_CUDA_TIMELINE
+inline constexpr unsigned kTimelineTallyBytes = 24;
+#else
+inline constexpr unsigned kTimelineTallyBytes = 0;
+#endif
 
 }  // namespace polyhead::cuda

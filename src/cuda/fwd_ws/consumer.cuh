@@ -39,11 +39,33 @@ struct WsRing {
   __device__ __forceinline__ uint32_t empty(int s) const { return bar(1 + 2 * T::kStages + s); }
   __device__ __forceinline__ uint32_t redo() const { return bar(1 + 3 * T::kStages); }
   __device__ __forceinline__ uint32_t q_empty() const { return bar(2 + 3 * T::kStages); }
+  // Timeline builds: wait count i (kTlKvWait0 + i) of timeline.h.
+  __device__ __forceinline__ uint32_t tally(int i) const { return bar(3 + 3 * T::kStages + i); }
   __device__ __forceinline__ static int slot(int32_t g) { return g % T::kStages; }
   __device__ __forceinline__ static uint32_t parity(int32_t g) {
     return uint32_t((g / T::kStages) & 1);
   }
 };
+
+// tma::wait on a ring barrier; in timeline builds, thread `tally >= 0`'s cycles in it add to
+// wait count `tally` (timeline.h: kTlKvWait0 + tally). Elsewhere exactly tma::wait.
+template <typename T>
+__device__ __forceinline__ void ring_wait(const WsRing<T>& ring, uint32_t bar, uint32_t parity,
+                                          [[maybe_unused]] int tally) {
+#if POLYHEAD_CUDA_TIMELINE
+  const long long t0 = clock64();
+  tma::wait(bar, parity);
+  if (tally >= 0) {
+    const uint32_t at = ring.tally(tally);
+    unsigned long long v;
+    asm volatile("ld.shared.u64 %0, [%1];" : "=l"(v) : "r"(at) : "memory");
+    v += uint64_t(clock64() - t0);
+    asm volatile("st.shared.u64 [%0], %1;" ::"r"(at), "l"(v) : "memory");
+  }
+#else
+  tma::wait(bar, parity);
+#endif
+}
 
 // A consumer thread's place: its index among the 256 consumer threads, its warpgroup (rows
 // [64 cw, 64 cw + 64) of the tile), its lane, and its warp's first row.
@@ -147,17 +169,18 @@ __device__ __forceinline__ void consume_serial(const FwdParams& p, const WorkTil
                                                const WsConsumer& c, float sl2,
                                                float (&o)[1][T::kDTiles][4],
                                                OnlineSoftmax<T>& softmax, bool& partial) {
+  const int tally = (c.ctid & 127) == 0 ? c.cw : -1;  // timeline builds: ring_wait
   for (int32_t n = 0; n < tiles.count; ++n) {
     const int s = ring.slot(g0 + n);
     const KeyTileRef tile = tiles[n];
     partial |= tile.slot != -1;
-    tma::wait(ring.k_full(s), ring.parity(g0 + n));
+    ring_wait(ring, ring.k_full(s), ring.parity(g0 + n), tally);
     float sc[1][T::kNTiles][4];
     issue_qk_sm90<T>(sc, ring.q(), ring.k(s), c.cw);
     wait_qk_sm90<T>(sc);
     ws_scores<T>(sc, p, w, tile, c.warp_row0, c.lane);
     softmax.update(sc, o, sl2);
-    tma::wait(ring.v_full(s), ring.parity(g0 + n));
+    ring_wait(ring, ring.v_full(s), ring.parity(g0 + n), tally);
     gemm_pv_sm90<T>(o, sc, ring.v(s));  // waits for its products
     tma::arrive(ring.empty(s));
   }
@@ -173,6 +196,7 @@ __device__ __forceinline__ void consume_overlapped(const FwdParams& p, const Wor
   constexpr bool kPrefetch = T::kPrefetchBits;
   const int32_t count = tiles.count;
   if (count == 0) return;
+  const int tally = (c.ctid & 127) == 0 ? c.cw : -1;  // timeline builds: ring_wait
   // Ping-pong: each turn ends by opening the other's next one; consumer 1 opens consumer 0's
   // first, and consumer 0 takes the one turn left open at the end.
   const uint32_t my_turn = 2u + uint32_t(c.cw), other_turn = 3u - uint32_t(c.cw);
@@ -183,7 +207,7 @@ __device__ __forceinline__ void consume_overlapped(const FwdParams& p, const Wor
   {
     const KeyTileRef tile = kPrefetch ? ahead.next(tiles, 0, p, c, bits) : tiles[0];
     partial = tile.slot != -1;
-    tma::wait(ring.k_full(ring.slot(g0)), ring.parity(g0));
+    ring_wait(ring, ring.k_full(ring.slot(g0)), ring.parity(g0), tally);
     float sc[1][T::kNTiles][4];
     if (T::kPingPong) turn_wait(my_turn);
     issue_qk_sm90<T>(sc, ring.q(), ring.k(ring.slot(g0)), c.cw);
@@ -204,8 +228,8 @@ __device__ __forceinline__ void consume_overlapped(const FwdParams& p, const Wor
     partial |= tile.slot != -1;
     // Both waits before the products: a wait may leave the kernel (tma::wait), and ptxas
     // would then stop for the products in flight before it.
-    tma::wait(ring.v_full(prev), ring.parity(g0 + n - 1));
-    tma::wait(ring.k_full(s), ring.parity(g0 + n));
+    ring_wait(ring, ring.v_full(prev), ring.parity(g0 + n - 1), tally);
+    ring_wait(ring, ring.k_full(s), ring.parity(g0 + n), tally);
     float sc[1][T::kNTiles][4];
     if (T::kPingPong) turn_wait(my_turn);
     issue_qk_sm90<T>(sc, ring.q(), ring.k(s), c.cw);
@@ -227,7 +251,7 @@ __device__ __forceinline__ void consume_overlapped(const FwdParams& p, const Wor
     pack_p_sm90<T>(pa, sc);
   }
   const int last = ring.slot(g0 + count - 1);
-  tma::wait(ring.v_full(last), ring.parity(g0 + count - 1));
+  ring_wait(ring, ring.v_full(last), ring.parity(g0 + count - 1), tally);
   issue_pv_sm90<T>(o, pa, ring.v(last));
   sm90::wait<0>();
   settle_pv_sm90<T>(o, pa);

@@ -65,8 +65,10 @@ struct FwdWsTraits : FwdTraitsBase<Elem_, Dqk, Dv, Tile_> {
   static constexpr uint32_t kQBlockBytes = 128 * 128;  // one 64-column block of Q
   static constexpr uint32_t kOffStages = kBytesQ;
   static constexpr uint32_t kOffBar = kOffStages + kStages * kBytesStage;
-  // q_full, k_full[kStages], v_full[kStages], empty[kStages], redo, q_empty
-  static constexpr uint32_t kSmemBytes = kOffBar + 8 * (3 + 3 * kStages) + 1024;  // + alignment
+  // q_full, k_full[kStages], v_full[kStages], empty[kStages], redo, q_empty (and the timeline's
+  // wait counts)
+  static constexpr uint32_t kSmemBytes =
+      kOffBar + 8 * (3 + 3 * kStages) + kTimelineTallyBytes + 1024;  // + alignment
   __device__ static constexpr int v_index(int key, int col) {
     return int(sm90::swizzled_offset<Tile::kBlockN>(key, col) / 2);
   }
@@ -174,7 +176,7 @@ __device__ __forceinline__ void produce_kv_ws(const WsRing<T>& ring, int32_t g,
                                               const KeyTiles<T::kBlockM, T::kBlockN>& tiles,
                                               int32_t n) {
   const int s = ring.slot(g);
-  if (g >= T::kStages) tma::wait(ring.empty(s), ring.parity(g) ^ 1u);
+  if (g >= T::kStages) ring_wait(ring, ring.empty(s), ring.parity(g) ^ 1u, 2);
   tma::arrive_expect_tx(ring.k_full(s), T::kBytesK);
   tma::arrive_expect_tx(ring.v_full(s), T::kBytesV);
   load_kv_ws<T, kPatched>(ring.k(s), tk, tv, ring.k_full(s), ring.v_full(s), p, w, kv_head,
@@ -182,25 +184,40 @@ __device__ __forceinline__ void produce_kv_ws(const WsRing<T>& ring, int32_t g,
 }
 
 // A phase timestamp (timeline.h) in record `record`: by default this CTA's (its linear block
-// index), in the persistent kernel the work item's. kTlTiles records `count` instead. Nothing
-// unless built with POLYHEAD_CUDA_TIMELINE.
+// index), in the persistent kernel the work item's. The counts (kTlTiles on) record `count`.
+// Nothing unless built with POLYHEAD_CUDA_TIMELINE.
 __device__ __forceinline__ void timeline_mark([[maybe_unused]] const FwdParams& p,
                                               [[maybe_unused]] int field,
                                               [[maybe_unused]] int32_t count = 0,
                                               [[maybe_unused]] int64_t record = -1) {
 #if POLYHEAD_CUDA_TIMELINE
   if (p.timeline == nullptr) return;
-  const uint64_t b =
-      record >= 0
-          ? uint64_t(record)
-          : blockIdx.x + uint64_t(gridDim.x) * (blockIdx.y + uint64_t(gridDim.y) * blockIdx.z);
-  unsigned long long v = field == kTlTiles ? uint64_t(count) : clock64();
+  const uint64_t b = record >= 0 ? uint64_t(record)
+                                 : blockIdx.x + uint64_t(gridDim.x) *
+                                                    (blockIdx.y + uint64_t(gridDim.y) * blockIdx.z);
+  unsigned long long v = field >= kTlTiles ? uint64_t(count) : clock64();
   if (field == kTlSm) {
     uint32_t sm;
     asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
     v = sm + 1ull;
   }
   p.timeline[b * kTimelineFields + field] = v;
+#endif
+}
+
+// Timeline builds: the item's wait count i (consumer.cuh, ring_wait) into its record as field
+// kTlKvWait0 + i, and the count back to zero for the next item.
+template <typename T>
+__device__ __forceinline__ void timeline_tally([[maybe_unused]] const FwdParams& p,
+                                               [[maybe_unused]] const WsRing<T>& ring,
+                                               [[maybe_unused]] int i,
+                                               [[maybe_unused]] int64_t record = -1) {
+#if POLYHEAD_CUDA_TIMELINE
+  const uint32_t at = ring.tally(i);
+  unsigned long long v;
+  asm volatile("ld.shared.u64 %0, [%1];" : "=l"(v) : "r"(at) : "memory");
+  asm volatile("st.shared.u64 [%0], %1;" ::"r"(at), "l"(0ull) : "memory");
+  timeline_mark(p, kTlKvWait0 + i, int32_t(v), record);
 #endif
 }
 
@@ -223,6 +240,11 @@ __device__ __forceinline__ void init_ws_barriers(const WsRing<T>& ring) {
   }
   tma::barrier_init(ring.redo(), 1);
   tma::barrier_init(ring.q_empty(), 256);
+#if POLYHEAD_CUDA_TIMELINE
+  for (int i = 0; i < 3; ++i) {
+    asm volatile("st.shared.u64 [%0], %1;" ::"r"(ring.tally(i)), "l"(0ull) : "memory");
+  }
+#endif
   tma::fence_barrier_init();
 }
 
@@ -268,6 +290,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
       }
       timeline_mark(p, kTlKvIssued);
       timeline_mark(p, kTlTiles, count);
+      timeline_tally(p, ring, 2);
     }
     return;
   }
@@ -318,7 +341,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
   }
   if (marks) timeline_mark(p, kTlLoopEnd0 + 3 * c.cw);
   write_output_ws<T, kPatched>(o, softmax, p, w, sl2, c, ring);
-  if (marks) timeline_mark(p, kTlEnd0 + 3 * c.cw);
+  if (marks) timeline_mark(p, kTlEnd0 + 3 * c.cw), timeline_tally(p, ring, c.cw);
 #else
   __trap();  // built without sm_90a code for this device: the dispatcher never launches it
 #endif

@@ -58,6 +58,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
         }
         timeline_mark(p, kTlKvIssued, 0, item);
         timeline_mark(p, kTlTiles, tiles.count, item);
+        timeline_tally(p, ring, 2, item);  // the waits for this item's stages
         ++it;
       }
     }
@@ -95,7 +96,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
       p.redo_items[atomicAdd(p.redo_count, 1)] = item;
     }
     write_output<T, kPatched>(o, softmax, p, w, sl2, c.warp_row0, c.lane);
-    if (marks) timeline_mark(p, kTlEnd0 + 3 * c.cw, 0, item);
+    if (marks) timeline_mark(p, kTlEnd0 + 3 * c.cw, 0, item), timeline_tally(p, ring, c.cw, item);
     ++it;
   }
 #else
