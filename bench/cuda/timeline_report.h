@@ -1,10 +1,11 @@
 // cuda_fwd_bench --timeline: the phase timestamps of the warp-specialized kernel
-// (src/cuda/fwd/timeline.h) summed up per case. Per CTA, in SM cycles: Q copies issued, Q landed
-// (consumer warpgroup 0), the main loop (Q landed to the last P V) and per key tile, the epilogue,
-// and the whole CTA (first mark to the later warpgroup's last); per SM, the gap from one CTA's end
-// to the next CTA's start (launch, and what precedes thread 0's first instruction). Medians, with
-// the share of the SMs' busy time that the main loops take, the share of a consumer warpgroup's
-// main loop spent waiting for its K and V stages, and the producer's wait for free stages per item.
+// (src/cuda/fwd/timeline.h) summed up per case. Per CTA, in SM cycles: thread 0 past the CTA
+// barrier (plain form), Q copies issued, Q landed (consumer warpgroup 0), the main loop (Q landed
+// to the last P V) and per key tile, the epilogue, and the whole CTA (first mark to the later
+// warpgroup's last); per SM, the gap from one CTA's end to the next CTA's start (launch, and what
+// precedes thread 0's first instruction). Medians, with the share of the SMs' busy time that the
+// main loops take, the share of a consumer warpgroup's main loop spent waiting for its K and V
+// stages, and the producer's wait for free stages per item.
 #pragma once
 
 #include <algorithm>
@@ -33,7 +34,7 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
     uint64_t start, end;
   };
   std::map<uint64_t, std::vector<Cta>> by_sm;
-  std::vector<double> q_issued, q_landed, loop, per_tile, epilogue, total, gaps;
+  std::vector<double> barriers, q_issued, q_landed, loop, per_tile, epilogue, total, gaps;
   std::vector<double> kv_wait, empty_wait;  // per item; kv_wait over both consumer warpgroups
   double loop_sum = 0.0;
   size_t ctas = 0;
@@ -45,6 +46,7 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
     // Signed: in the persistent kernel the producer issues an item's Q before its consumers
     // start it.
     auto since = [](uint64_t later, uint64_t earlier) { return double(int64_t(later - earlier)); };
+    if (t[kTlBarriers] != 0) barriers.push_back(since(t[kTlBarriers], start));  // plain form
     q_issued.push_back(since(t[kTlQIssued], start));
     q_landed.push_back(since(t[kTlQLanded0], start));
     loop.push_back(since(t[kTlLoopEnd0], t[kTlQLanded0]));
@@ -74,16 +76,17 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
   }
   auto us = [&](double cycles) { return cycles / mhz; };
   std::printf(
-      "timeline %s: %zu CTAs on %zu SMs; median us at %.0f MHz (cycles): Q issued %.2f (%.0f), "
+      "timeline %s: %zu CTAs on %zu SMs; median us at %.0f MHz (cycles): past the CTA barrier "
+      "%.2f (%.0f), Q issued %.2f (%.0f), "
       "Q landed %.2f (%.0f), loop %.2f (%.0f) = %.3f (%.0f) per key tile, epilogue %.2f (%.0f), "
       "CTA %.2f (%.0f), gap between CTAs %.2f (%.0f); main loops %.0f%% of the SMs' span; "
       "waits: consumers for K, V %.0f%% of their loop, producer for a free stage %.2f (%.0f)\n",
-      name.c_str(), ctas, by_sm.size(), mhz, us(median_of(q_issued)), median_of(q_issued),
-      us(median_of(q_landed)), median_of(q_landed), us(median_of(loop)), median_of(loop),
-      us(median_of(per_tile)), median_of(per_tile), us(median_of(epilogue)), median_of(epilogue),
-      us(median_of(total)), median_of(total), us(median_of(gaps)), median_of(gaps),
-      busy > 0 ? 100.0 * loop_sum / busy : 0.0, 100.0 * median_of(kv_wait),
-      us(median_of(empty_wait)), median_of(empty_wait));
+      name.c_str(), ctas, by_sm.size(), mhz, us(median_of(barriers)), median_of(barriers),
+      us(median_of(q_issued)), median_of(q_issued), us(median_of(q_landed)), median_of(q_landed),
+      us(median_of(loop)), median_of(loop), us(median_of(per_tile)), median_of(per_tile),
+      us(median_of(epilogue)), median_of(epilogue), us(median_of(total)), median_of(total),
+      us(median_of(gaps)), median_of(gaps), busy > 0 ? 100.0 * loop_sum / busy : 0.0,
+      100.0 * median_of(kv_wait), us(median_of(empty_wait)), median_of(empty_wait));
 }
 
 }  // namespace polyhead::bench
