@@ -39,7 +39,8 @@ struct FwdOverrides {
   bool ws_persistent = false;
   // Rank-2 neighborhoods in patch order on the warp-specialized kernel with the pair's 64-key
   // neighborhood tiles (FwdWsNaTile, tile_size.h; NA-2D 17x17 124.2 TFLOP/s against 109.6 with
-  // 128-key tiles, gpu-ab call 14); one CTA per item (ws_persistent does not apply).
+  // 128-key tiles, gpu-ab call 14, and 135.9 with their bits loaded ahead, call 16); one CTA per
+  // item (ws_persistent does not apply).
   bool ws_na_tiles = true;
 #if POLYHEAD_CUDA_TIMELINE
   // Where the warp-specialized kernel writes its phase timestamps (timeline.h), or null.

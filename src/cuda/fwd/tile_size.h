@@ -157,7 +157,9 @@ struct FwdWsTile<256, 256> : FwdWsShape<64, 2, false, false, 0> {};
 // The gain is 13% where 33% fewer keys would suggest up to 50%: under ncu the tensor pipe was
 // busy 36.5% of the cycles (70.8% in dense), and the SASS had every partial tile's block-map
 // bits loaded after its S wait. kPrefetchBits loads them one tile ahead: 135.9 against 124.5 in
-// one call (gpu-ab call 16). Only the pairs specialized here have them.
+// one call (gpu-ab call 16). Per-warpgroup skipping of the tiles a 64-row half cannot see, no
+// ping-pong, 6 stages, and two map tiles per 128-key stage all ran at 0.94-1.01x of that (calls
+// 19-22, dev/cuda_fwd/rejected/). Only the pairs specialized here have them.
 template <int Dqk, int Dv>
 struct FwdWsNaTile;
 template <>
