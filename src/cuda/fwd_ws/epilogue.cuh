@@ -42,10 +42,12 @@ __device__ __forceinline__ uint32_t staged_chunk(int r, int c) {
          uint32_t(((c & 7) ^ (r & 7)) << 4);
 }
 
+// `q`: the shared-memory Q tile whose rows the item's O passes through (WsRing::q in the
+// kernels of kernel.cuh; the item's own Q buffer in stream.cuh).
 template <typename T, bool kPatched>
 __device__ __forceinline__ void write_output_ws(float (&o)[1][T::kDTiles][4], OnlineSoftmax<T>& sm,
                                                 const FwdParams& p, const WorkTile& w, float sl2,
-                                                const WsConsumer& c, const WsRing<T>& ring) {
+                                                const WsConsumer& c, uint32_t q) {
   static_assert(T::kHeadDimV <= T::kHeadDimQK, "O's rows fit in Q's");
   if (!o_rows_vec16(p)) {
     write_output<T, kPatched>(o, sm, p, w, sl2, c.warp_row0, c.lane);
@@ -53,7 +55,6 @@ __device__ __forceinline__ void write_output_ws(float (&o)[1][T::kDTiles][4], On
   }
   using Elem = typename T::Elem;
   const float sink = p.sinks ? p.sinks[w.head * p.sinks_stride] : -INFINITY;
-  const uint32_t q = ring.q();
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const auto [inv, lse] = finish_row<T>(sm, 0, h, sink, sl2, p.sinks != nullptr);

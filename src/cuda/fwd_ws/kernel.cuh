@@ -340,7 +340,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
     }
   }
   if (marks) timeline_mark(p, kTlLoopEnd0 + 3 * c.cw);
-  write_output_ws<T, kPatched>(o, softmax, p, w, sl2, c, ring);
+  write_output_ws<T, kPatched>(o, softmax, p, w, sl2, c, ring.q());
   if (marks) timeline_mark(p, kTlEnd0 + 3 * c.cw), timeline_tally(p, ring, c.cw);
 #else
   __trap();  // built without sm_90a code for this device: the dispatcher never launches it
