@@ -82,12 +82,12 @@ struct FwdCase {
   bool host_cu_seqlens = false;
   bool force_block_map = false;
   cuda::FwdFamily family = cuda::FwdFamily::automatic;
-  int max_ctas = 0;            // persistent kernels: cap on CTAs (several work items per CTA)
-  bool patch_order = true;     // neighborhood masks in patch order (FwdOverrides::patch_order)
-  bool pack_gqa = true;        // decode: grouped heads as rows (FwdOverrides::pack_gqa)
-  int kv_splits = 0;           // split-KV on the wgmma kernel (FwdOverrides::kv_splits)
-  bool ws_persistent = false;  // the persistent warp-specialized kernel (FwdOverrides)
-  bool ws_na_tiles = cuda::FwdOverrides{}.ws_na_tiles;  // its 64-key neighborhood tiles
+  int max_ctas = 0;         // persistent kernels: cap on CTAs (several work items per CTA)
+  bool patch_order = true;  // neighborhood masks in patch order (FwdOverrides::patch_order)
+  bool pack_gqa = true;     // decode: grouped heads as rows (FwdOverrides::pack_gqa)
+  int kv_splits = 0;        // split-KV on the wgmma kernel (FwdOverrides::kv_splits)
+  bool ws_persistent = cuda::FwdOverrides{}.ws_persistent;  // the ws kernel's persistent form
+  bool ws_na_tiles = cuda::FwdOverrides{}.ws_na_tiles;      // its 64-key neighborhood tiles
   // Values written into v before the run: {batch, key token, kv head, column, value}. Where
   // the reference output is then non-finite the kernel must give the same class of value.
   struct Poke {
