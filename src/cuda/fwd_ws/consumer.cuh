@@ -162,6 +162,20 @@ __device__ __forceinline__ void ws_scores_bits(float (&sc)[1][T::kNTiles][4], co
   }
 }
 
+// The scores of tile `tile` with its mask, from the bits BitsAhead loaded where the tile shape
+// has them (kPrefetchBits).
+template <typename T>
+__device__ __forceinline__ void ws_tile_scores(float (&sc)[1][T::kNTiles][4], const FwdParams& p,
+                                               const WorkTile& w, KeyTileRef tile,
+                                               const uint32_t (&bits)[2][T::kBlockN / 32],
+                                               int warp_row0, int lane) {
+  if constexpr (T::kPrefetchBits) {
+    ws_scores_bits<T>(sc, p, w, tile, bits, warp_row0, lane);
+  } else {
+    ws_scores<T>(sc, p, w, tile, warp_row0, lane);
+  }
+}
+
 template <typename T>
 __device__ __forceinline__ void consume_serial(const FwdParams& p, const WorkTile& w,
                                                const KeyTiles<T::kBlockM, T::kBlockN>& tiles,
@@ -203,7 +217,7 @@ __device__ __forceinline__ void consume_overlapped(const FwdParams& p, const Wor
   if (T::kPingPong && c.cw == 1) turn_open(2u);
   uint32_t pa[T::kBlockN / 16][4];  // P of the previous tile, in flight with its P V product
   [[maybe_unused]] BitsAhead<T> ahead = kPrefetch ? BitsAhead<T>(tiles, p, c) : BitsAhead<T>();
-  [[maybe_unused]] uint32_t bits[2][T::kBlockN / 32];
+  uint32_t bits[2][T::kBlockN / 32];  // kPrefetch: the tile's block-map bits
   {
     const KeyTileRef tile = kPrefetch ? ahead.next(tiles, 0, p, c, bits) : tiles[0];
     partial = tile.slot != -1;
@@ -213,11 +227,7 @@ __device__ __forceinline__ void consume_overlapped(const FwdParams& p, const Wor
     issue_qk_sm90<T>(sc, ring.q(), ring.k(ring.slot(g0)), c.cw);
     if (T::kPingPong) turn_open(other_turn);
     wait_qk_sm90<T>(sc);
-    if constexpr (kPrefetch) {
-      ws_scores_bits<T>(sc, p, w, tile, bits, c.warp_row0, c.lane);
-    } else {
-      ws_scores<T>(sc, p, w, tile, c.warp_row0, c.lane);
-    }
+    ws_tile_scores<T>(sc, p, w, tile, bits, c.warp_row0, c.lane);
     float alpha[1][2];
     (void)softmax.update_deferred(sc, sl2, alpha);  // O is still zero
     pack_p_sm90<T>(pa, sc);
@@ -237,11 +247,7 @@ __device__ __forceinline__ void consume_overlapped(const FwdParams& p, const Wor
     if (T::kPingPong) turn_open(other_turn);
     sm90::wait<1>();  // S of tile n; the P V product may still run
     sm90::fence_operands(sc[0]);
-    if constexpr (kPrefetch) {
-      ws_scores_bits<T>(sc, p, w, tile, bits, c.warp_row0, c.lane);
-    } else {
-      ws_scores<T>(sc, p, w, tile, c.warp_row0, c.lane);
-    }
+    ws_tile_scores<T>(sc, p, w, tile, bits, c.warp_row0, c.lane);
     float alpha[1][2];
     const bool moved = softmax.update_deferred(sc, sl2, alpha);
     sm90::wait<0>();
