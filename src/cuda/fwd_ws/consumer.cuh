@@ -108,11 +108,11 @@ struct BitsAhead {
   __device__ __forceinline__ void load(const FwdParams& p, const WsConsumer& c) {
     if (ref1.slot < 0 || p.mask_mode != FwdMaskMode::kBlockMap) return;
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int r = c.warp_row0 + (c.lane >> 2) + 8 * h;
-      const uint32_t* src = p.block_map.bits + (int64_t(ref1.slot) * T::kBlockM + r) * kWords;
+    for (int h = 0; h < 2; ++h) {  // row_rule's block-map case, which reads neither i nor w
+      const auto rule = row_rule<T::kBlockM, T::kBlockN>(
+          p, ref1, c.warp_row0 + (c.lane >> 2) + 8 * h, 0, WorkTile{});
 #pragma unroll
-      for (int x = 0; x < kWords; ++x) bits1[h][x] = src[x];
+      for (int x = 0; x < kWords; ++x) bits1[h][x] = rule.words[x];
     }
   }
   __device__ __forceinline__ BitsAhead(const KeyTiles<T::kBlockM, T::kBlockN>& tiles,
