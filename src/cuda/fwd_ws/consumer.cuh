@@ -57,10 +57,7 @@ __device__ __forceinline__ void ring_wait(const WsRing<T>& ring, uint32_t bar, u
   tma::wait(bar, parity);
   if (tally >= 0) {
     const uint32_t at = ring.tally(tally);
-    unsigned long long v;
-    asm volatile("ld.shared.u64 %0, [%1];" : "=l"(v) : "r"(at) : "memory");
-    v += uint64_t(clock64() - t0);
-    asm volatile("st.shared.u64 [%0], %1;" ::"r"(at), "l"(v) : "memory");
+    ptx::st_shared_u64(at, ptx::ld_shared_u64(at) + uint64_t(clock64() - t0));
   }
 #else
   tma::wait(bar, parity);

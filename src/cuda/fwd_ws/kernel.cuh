@@ -213,10 +213,8 @@ __device__ __forceinline__ void timeline_tally([[maybe_unused]] const FwdParams&
                                                [[maybe_unused]] int i,
                                                [[maybe_unused]] int64_t record = -1) {
 #if POLYHEAD_CUDA_TIMELINE
-  const uint32_t at = ring.tally(i);
-  unsigned long long v;
-  asm volatile("ld.shared.u64 %0, [%1];" : "=l"(v) : "r"(at) : "memory");
-  asm volatile("st.shared.u64 [%0], %1;" ::"r"(at), "l"(0ull) : "memory");
+  const uint64_t v = ptx::ld_shared_u64(ring.tally(i));
+  ptx::st_shared_u64(ring.tally(i), 0);
   timeline_mark(p, kTlKvWait0 + i, int32_t(v), record);
 #endif
 }
@@ -241,9 +239,7 @@ __device__ __forceinline__ void init_ws_barriers(const WsRing<T>& ring) {
   tma::barrier_init(ring.redo(), 1);
   tma::barrier_init(ring.q_empty(), 256);
 #if POLYHEAD_CUDA_TIMELINE
-  for (int i = 0; i < 3; ++i) {
-    asm volatile("st.shared.u64 [%0], %1;" ::"r"(ring.tally(i)), "l"(0ull) : "memory");
-  }
+  for (int i = 0; i < 3; ++i) ptx::st_shared_u64(ring.tally(i), 0);
 #endif
   tma::fence_barrier_init();
 }
