@@ -115,9 +115,9 @@ std::vector<std::string> fwd_configurations() {
     out.push_back(std::string(dtype_name(c.dtype)) + " " + head_dims(c.dqk, c.dv) + ": tile " +
                   std::to_string(c.tile.m) + "x" + std::to_string(c.tile.n) + ", " +
                   std::to_string(c.warps) + " warps, " +
-                  (c.kind == TcKind::ws ? "warp-specialized TMA (sm_90a, preferred on cc 9.0)"
-                   : c.kind == TcKind::ws_na
-                       ? "warp-specialized TMA, neighborhood tiles (sm_90a, opt-in)"
+                  (c.kind == TcKind::ws      ? "warp-specialized TMA (sm_90a, preferred on cc 9.0)"
+                   : c.kind == TcKind::ws_na ? "warp-specialized TMA, neighborhood tiles (sm_90a, "
+                                               "rank-2 neighborhoods in patch order)"
                    : c.kind == TcKind::wgmma ? "wgmma (sm_90a, preferred on cc 9.0)"
                                              : "mma.sync"));
   }
