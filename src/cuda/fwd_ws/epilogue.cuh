@@ -13,6 +13,13 @@
 // The LSE goes out as before. Taken where O is 16-bit with 16-byte aligned rows; fp32 O, and
 // the persistent kernel (whose producer refills Q while the consumers finish), keep
 // write_output.
+//
+// With FwdParams::o_tma (token order, O suits TMA) step 3 is one TMA store per 64 columns of
+// the warpgroup's 64 rows, issued by one thread after the others have fenced their rows for the
+// copy engine: the staged rows are already in the 128-byte-swizzled layout of a TMA box. The
+// copy engine clips rows past the tensor; in a packed (varlen) batch rows past the sequence
+// belong to the next one, so a warpgroup whose rows run past its sequence's end keeps the
+// stores of step 3.
 #pragma once
 
 #include <cstdint>
@@ -21,7 +28,9 @@
 #include "cuda/fwd/params.h"
 #include "cuda/fwd/softmax.cuh"
 #include "cuda/fwd/work.cuh"
+#include "cuda/fwd_sm90/wgmma.cuh"
 #include "cuda/fwd_ws/consumer.cuh"
+#include "cuda/tma/tma.cuh"
 
 namespace polyhead::cuda {
 
@@ -47,7 +56,8 @@ __device__ __forceinline__ uint32_t staged_chunk(int r, int c) {
 template <typename T, bool kPatched>
 __device__ __forceinline__ void write_output_ws(float (&o)[1][T::kDTiles][4], OnlineSoftmax<T>& sm,
                                                 const FwdParams& p, const WorkTile& w, float sl2,
-                                                const WsConsumer& c, uint32_t q) {
+                                                const WsConsumer& c, uint32_t q,
+                                                [[maybe_unused]] const CUtensorMap* to = nullptr) {
   static_assert(T::kHeadDimV <= T::kHeadDimQK, "O's rows fit in Q's");
   if (!o_rows_vec16(p)) {
     write_output<T, kPatched>(o, sm, p, w, sl2, c.warp_row0, c.lane);
@@ -69,6 +79,23 @@ __device__ __forceinline__ void write_output_ws(float (&o)[1][T::kDTiles][4], On
     const int32_t i = w.q_tile * T::kBlockM + r;
     if (p.lse != nullptr && (c.lane & 3) == 0 && i < w.seqlen_q) {
       lse_at(p, w, kPatched ? p.order.token(i) : i) = lse;
+    }
+  }
+  if constexpr (!kPatched) {
+    const int32_t row0 = w.q_tile * T::kBlockM + 64 * c.cw;  // the warpgroup's first row
+    if (p.o_tma && (p.cu_seqlens_q == nullptr || row0 + 64 <= w.seqlen_q)) {
+      sm90::fence_proxy_async();  // this thread's rows, visible to the copy engine
+      asm volatile("bar.sync %0, 128;" ::"r"(4 + c.cw) : "memory");
+      if ((c.ctid & 127) == 0) {
+#pragma unroll
+        for (int cb = 0; cb < T::kHeadDimV / 64; ++cb) {
+          tma::store_4d(to, q + uint32_t(cb) * T::kQBlockBytes + uint32_t(c.cw) * (64u * 128u),
+                        cb * 64, w.head, w.q_start + row0, w.batch);
+        }
+        tma::commit_stores();
+        tma::wait_stores_read();  // the Q tile's rows stay until the copy has read them
+      }
+      return;
     }
   }
   asm volatile("bar.sync %0, 128;" ::"r"(4 + c.cw) : "memory");

@@ -256,7 +256,8 @@ __device__ __forceinline__ void load_q_ws(const WsRing<T>& ring, const CUtensorM
 template <typename T, bool kPatched>
 __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
     fwd_ws_kernel(const __grid_constant__ FwdParams p, const __grid_constant__ CUtensorMap tq,
-                  const __grid_constant__ CUtensorMap tk, const __grid_constant__ CUtensorMap tv) {
+                  const __grid_constant__ CUtensorMap tk, const __grid_constant__ CUtensorMap tv,
+                  const __grid_constant__ CUtensorMap to) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   if (threadIdx.x == 0) timeline_mark(p, kTlStart), timeline_mark(p, kTlSm);
@@ -336,7 +337,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
     }
   }
   if (marks) timeline_mark(p, kTlLoopEnd0 + 3 * c.cw);
-  write_output_ws<T, kPatched>(o, softmax, p, w, sl2, c, ring.q());
+  write_output_ws<T, kPatched>(o, softmax, p, w, sl2, c, ring.q(), &to);
   if (marks) timeline_mark(p, kTlEnd0 + 3 * c.cw), timeline_tally(p, ring, c.cw);
 #else
   __trap();  // built without sm_90a code for this device: the dispatcher never launches it

@@ -38,24 +38,27 @@ void check_register_pool(const char* name) {
                  " each); rebuild without a register cap on the sm_90a kernels");
 }
 
-// One CTA per (query tile, head, sequence).
+// One CTA per (query tile, head, sequence); `to` is O's tensor map where p.o_tma (any map
+// otherwise: the kernel does not read it).
 template <typename T, bool kPatched>
 void launch_ws_one_per_item(const FwdParams& p, const CUtensorMap& tq, const CUtensorMap& tk,
-                            const CUtensorMap& tv, int64_t batch, cudaStream_t stream) {
+                            const CUtensorMap& tv, const CUtensorMap& to, int64_t batch,
+                            cudaStream_t stream) {
   auto kernel = fwd_ws_kernel<T, kPatched>;
   check_register_pool<T, fwd_ws_kernel<T, kPatched>>("fwd_ws_kernel");
   POLYHEAD_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes));
   const dim3 grid{unsigned(p.q_tiles), unsigned(p.heads_q), unsigned(batch)};
-  kernel<<<grid, T::kCtaThreads, T::kSmemBytes, stream>>>(p, tq, tk, tv);
+  kernel<<<grid, T::kCtaThreads, T::kSmemBytes, stream>>>(p, tq, tk, tv, to);
   POLYHEAD_CUDA_CHECK_LAUNCH("fwd_ws_kernel");
 }
 
 template <typename T, bool kPatched>
 void launch_ws_kernels(const FwdParams& p, const CUtensorMap& tq, const CUtensorMap& tk,
-                       const CUtensorMap& tv, int64_t batch, cudaStream_t stream) {
+                       const CUtensorMap& tv, const CUtensorMap& to, int64_t batch,
+                       cudaStream_t stream) {
   if (p.redo_count == nullptr) {
-    launch_ws_one_per_item<T, kPatched>(p, tq, tk, tv, batch, stream);
+    launch_ws_one_per_item<T, kPatched>(p, tq, tk, tv, to, batch, stream);
     return;
   }
   // Persistent: kMinBlocksPerSm CTAs per SM (fewer with fewer items, or max_ctas), then the
@@ -102,13 +105,21 @@ void launch_ws_patched(const FwdParams& p, cudaStream_t stream) {
       make_tensor_map_sw128(patch_tensor(p.v, p.order, p.batch, heads_kv, T::kHeadDimV,
                                          p.v_batch_stride, p.v_row_stride, p.v_head_stride));
   if constexpr (kPersistent) {
-    launch_ws_kernels<T, true>(p, tq, tk, tv, p.batch, stream);
+    launch_ws_kernels<T, true>(p, tq, tk, tv, tq, p.batch, stream);
   } else {
     POLYHEAD_CHECK(p.redo_count == nullptr,
                    "cuda backend: the neighborhood tiles of the warp-specialized kernel have no "
                    "persistent form");
-    launch_ws_one_per_item<T, true>(p, tq, tk, tv, p.batch, stream);
+    launch_ws_one_per_item<T, true>(p, tq, tk, tv, tq, p.batch, stream);
   }
+}
+
+// Whether O's rows can leave by TMA stores: 16-bit elements, 16-byte aligned data and strides
+// (tma/tensor_map.h checks the rest of TMA's rules, which these tensors meet).
+inline bool o_suits_tma(const FwdParams& p) {
+  const uint64_t bits = reinterpret_cast<uint64_t>(p.o) |
+                        uint64_t(2 * (p.o_batch_stride | p.o_row_stride | p.o_head_stride));
+  return !p.o_f32 && (bits & 15u) == 0;
 }
 
 template <DType kDtype, int Dqk, int Dv>
@@ -132,7 +143,21 @@ void launch_fwd_ws(const FwdParams& p, cudaStream_t stream) {
   const CUtensorMap tv =
       make_tensor_map_sw128(token_rows_tensor(p.v, batch, p.rows_k, heads_kv, Dv, p.v_batch_stride,
                                               p.v_row_stride, p.v_head_stride, T::kBlockN));
-  launch_ws_kernels<T, false>(p, tq, tk, tv, batch, stream);
+  // O by TMA stores (fwd_ws/epilogue.cuh) where its rows suit a tensor map: 16-bit, 16-byte
+  // aligned data and strides. The persistent form keeps its register epilogue.
+  FwdParams pw = p;
+  CUtensorMap to = tq;
+  pw.o_tma = p.redo_count == nullptr && o_suits_tma(p);
+  if (pw.o_tma) {
+    try {
+      to = make_tensor_map_sw128(token_rows_tensor(p.o, batch, p.rows_q, p.heads_q, Dv,
+                                                   p.o_batch_stride, p.o_row_stride,
+                                                   p.o_head_stride, 64));
+    } catch (const Error&) {  // a layout TMA cannot describe: the threads store O
+      pw.o_tma = false;
+    }
+  }
+  launch_ws_kernels<T, false>(pw, tq, tk, tv, to, batch, stream);
 }
 
 // Rank-2 neighborhoods in patch order with the pair's neighborhood tiles (FwdWsNaTile,

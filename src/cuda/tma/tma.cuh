@@ -89,6 +89,26 @@ __device__ __forceinline__ void load_5d(uint32_t dst, const CUtensorMap* map, ui
       : "memory");
 }
 
+// Copies shared memory at `src` (the layout load_4d writes, 1024-byte aligned) to the box at
+// coordinates c of the tensor; the parts of the box outside the tensor are not written. The
+// store belongs to this thread's current bulk async-group (commit_stores).
+__device__ __forceinline__ void store_4d(const CUtensorMap* map, uint32_t src, int32_t c0,
+                                         int32_t c1, int32_t c2, int32_t c3) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.global.shared::cta.bulk_group [%0, {%2, %3, %4, %5}], [%1];" ::"l"(
+          reinterpret_cast<uint64_t>(map)),
+      "r"(src), "r"(c0), "r"(c1), "r"(c2), "r"(c3)
+      : "memory");
+}
+__device__ __forceinline__ void commit_stores() {
+  asm volatile("cp.async.bulk.commit_group;" ::: "memory");
+}
+// Waits until this thread's committed stores have read their shared memory (the writes to
+// global memory complete on their own, before the kernel's end is visible).
+__device__ __forceinline__ void wait_stores_read() {
+  asm volatile("cp.async.bulk.wait_group.read 0;" ::: "memory");
+}
+
 // Register reallocation between the warpgroups of a warp-specialized CTA (every warp of the
 // warpgroup executes it): producers give registers back, consumers take them.
 template <int kRegs>
