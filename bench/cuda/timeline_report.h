@@ -5,7 +5,8 @@
 // warpgroup's last); per SM, the gap from one CTA's end to the next CTA's start (launch, and what
 // precedes thread 0's first instruction). Medians, with the share of the SMs' busy time that the
 // main loops take, the share of a consumer warpgroup's main loop spent waiting for its K and V
-// stages, and the producer's wait for free stages per item.
+// stages, and the producer's wait for free stages per item; and the phases of an iteration of
+// the overlapped main loop per consumer warpgroup.
 #pragma once
 
 #include <algorithm>
@@ -36,6 +37,10 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
   std::map<uint64_t, std::vector<Cta>> by_sm;
   std::vector<double> barriers, q_issued, q_landed, loop, per_tile, epilogue, total, gaps;
   std::vector<double> kv_wait, empty_wait;  // per item; kv_wait over both consumer warpgroups
+  // Per consumer warpgroup, per iteration of the overlapped loop (items of 2+ tiles): the
+  // phases (timeline.h, TimelinePhase), then the rest of the iteration (the loop's cycles
+  // less its K, V waits and phases, over the iterations).
+  std::vector<double> phase[2][kTlPhases + 1];
   double loop_sum = 0.0;
   size_t ctas = 0;
   for (size_t b = 0; b + kTimelineFields <= words.size(); b += kTimelineFields) {
@@ -56,6 +61,19 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
     kv_wait.push_back(double(t[kTlKvWait0]) / loop.back());
     kv_wait.push_back(double(t[kTlKvWait1]) / since(t[kTlLoopEnd1], t[kTlQLanded1]));
     empty_wait.push_back(double(t[kTlEmptyWait]));
+    if (t[kTlTiles] > 1) {
+      const double iters = double(t[kTlTiles] - 1);
+      for (int cw = 0; cw < 2; ++cw) {
+        double rest =
+            since(t[kTlLoopEnd0 + 3 * cw], t[kTlQLanded0 + 3 * cw]) - double(t[kTlKvWait0 + cw]);
+        for (int k = 0; k < kTlPhases; ++k) {
+          const double v = double(t[kTlPhase0 + kTlPhases * cw + k]);
+          phase[cw][k].push_back(v / iters);
+          rest -= v;
+        }
+        phase[cw][kTlPhases].push_back(rest / iters);
+      }
+    }
     loop_sum += loop.back();
     by_sm[t[kTlSm]].push_back({start, end});
   }
@@ -87,6 +105,15 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
       us(median_of(epilogue)), median_of(epilogue), us(median_of(total)), median_of(total),
       us(median_of(gaps)), median_of(gaps), busy > 0 ? 100.0 * loop_sum / busy : 0.0,
       100.0 * median_of(kv_wait), us(median_of(empty_wait)), median_of(empty_wait));
+  if (phase[0][0].empty()) return;
+  std::printf("  per iteration, cycles (warpgroup 0 / 1):");
+  static const char* kNames[kTlPhases + 1] = {"turn",    "S wait",   "mask",
+                                              "softmax", "P V wait", "rest"};
+  for (int k = 0; k <= kTlPhases; ++k) {
+    std::printf("%s %s %.0f / %.0f", k == 0 ? "" : ",", kNames[k], median_of(phase[0][k]),
+                median_of(phase[1][k]));
+  }
+  std::printf("\n");
 }
 
 }  // namespace polyhead::bench

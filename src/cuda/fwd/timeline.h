@@ -11,6 +11,9 @@
 
 namespace polyhead::cuda {
 
+// The phases of a main-loop iteration that kTlPhase0 on count (see there).
+enum TimelinePhase : int { kPhTurn = 0, kPhSWait, kPhMask, kPhSoftmax, kPhPvWait, kTlPhases };
+
 enum TimelineField : int {
   kTlSm = 0,    // %smid + 1
   kTlStart,     // thread 0's first instruction
@@ -31,13 +34,20 @@ enum TimelineField : int {
   kTlKvWait0,
   kTlKvWait1,
   kTlEmptyWait,
-  kTimelineFields = 16
+  // Counts of cycles in the phases of the overlapped main loop's iterations (the second tile
+  // on; fwd_ws/consumer.cuh, consume_overlapped), by consumer warpgroup 0 and then 1: waiting
+  // for its turn at the tensor cores, for S = Q K^T, the scores' mask, the online softmax, and
+  // waiting for P V. ptxas may move arithmetic across the clock reads, so the split between the
+  // middle two is approximate.
+  kTlPhase0,
+  kTimelineFields = kTlPhase0 + 2 * kTlPhases
 };
 
-// The three wait counts above accumulate in shared memory after the ring's barriers (one 8-byte
-// word each, owned by one thread), in timeline builds only.
+// The wait and phase counts above accumulate in shared memory after the ring's barriers (one
+// 8-byte word each, owned by one thread), in timeline builds only.
+inline constexpr int kTimelineTallies = 3 + 2 * kTlPhases;
 #if POLYHEAD_CUDA_TIMELINE
-inline constexpr unsigned kTimelineTallyBytes = 24;
+inline constexpr unsigned kTimelineTallyBytes = 8 * kTimelineTallies;
 #else
 inline constexpr unsigned kTimelineTallyBytes = 0;
 #endif

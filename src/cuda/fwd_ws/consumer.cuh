@@ -12,6 +12,7 @@
 
 #include "cuda/fwd/params.h"
 #include "cuda/fwd/softmax.cuh"
+#include "cuda/fwd/timeline.h"
 #include "cuda/fwd/work.cuh"
 #include "cuda/fwd_sm90/mainloop.cuh"
 #include "cuda/tma/tma.cuh"
@@ -63,6 +64,35 @@ __device__ __forceinline__ void ring_wait(const WsRing<T>& ring, uint32_t bar, u
   tma::wait(bar, parity);
 #endif
 }
+
+// Timeline builds: the phase counts of one consumer warpgroup's main loop (timeline.h,
+// kTlPhase0), kept by the thread that keeps its wait count (`tally` >= 0, its warpgroup).
+// start() sets the clock; lap(k) adds the cycles since to phase k and sets it again. Elsewhere
+// nothing.
+template <typename T>
+struct PhaseClock {
+#if POLYHEAD_CUDA_TIMELINE
+  const WsRing<T>& ring;
+  int tally;
+  long long t = 0;
+  __device__ __forceinline__ PhaseClock(const WsRing<T>& r, int tl) : ring(r), tally(tl) {}
+  __device__ __forceinline__ void start() {
+    t = clock64();
+  }
+  __device__ __forceinline__ void lap(int k) {
+    const long long now = clock64();
+    if (tally >= 0) {
+      const uint32_t at = ring.tally(3 + kTlPhases * tally + k);
+      ptx::st_shared_u64(at, ptx::ld_shared_u64(at) + uint64_t(now - t));
+    }
+    t = now;
+  }
+#else
+  __device__ __forceinline__ PhaseClock(const WsRing<T>&, int) {}
+  __device__ __forceinline__ void start() {}
+  __device__ __forceinline__ void lap(int) {}
+#endif
+};
 
 // A consumer thread's place: its index among the 256 consumer threads, its warpgroup (rows
 // [64 cw, 64 cw + 64) of the tile), its lane, and its warp's first row.
@@ -208,6 +238,7 @@ __device__ __forceinline__ void consume_overlapped(const FwdParams& p, const Wor
   const int32_t count = tiles.count;
   if (count == 0) return;
   const int tally = (c.ctid & 127) == 0 ? c.cw : -1;  // timeline builds: ring_wait
+  [[maybe_unused]] PhaseClock<T> clock(ring, tally);
   // Ping-pong: each turn ends by opening the other's next one; consumer 1 opens consumer 0's
   // first, and consumer 0 takes the one turn left open at the end.
   const uint32_t my_turn = 2u + uint32_t(c.cw), other_turn = 3u - uint32_t(c.cw);
@@ -238,16 +269,23 @@ __device__ __forceinline__ void consume_overlapped(const FwdParams& p, const Wor
     ring_wait(ring, ring.v_full(prev), ring.parity(g0 + n - 1), tally);
     ring_wait(ring, ring.k_full(s), ring.parity(g0 + n), tally);
     float sc[1][T::kNTiles][4];
+    clock.start();
     if (T::kPingPong) turn_wait(my_turn);
+    clock.lap(kPhTurn);
     issue_qk_sm90<T>(sc, ring.q(), ring.k(s), c.cw);
     issue_pv_sm90<T>(o, pa, ring.v(prev));
     if (T::kPingPong) turn_open(other_turn);
+    clock.start();
     sm90::wait<1>();  // S of tile n; the P V product may still run
     sm90::fence_operands(sc[0]);
+    clock.lap(kPhSWait);
     ws_tile_scores<T>(sc, p, w, tile, bits, c.warp_row0, c.lane);
+    clock.lap(kPhMask);
     float alpha[1][2];
     const bool moved = softmax.update_deferred(sc, sl2, alpha);
+    clock.lap(kPhSoftmax);
     sm90::wait<0>();
+    clock.lap(kPhPvWait);
     settle_pv_sm90<T>(o, pa);
     tma::arrive(ring.empty(prev));
     if (moved) OnlineSoftmax<T>::rescale(o, alpha);

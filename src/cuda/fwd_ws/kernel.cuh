@@ -205,8 +205,8 @@ __device__ __forceinline__ void timeline_mark([[maybe_unused]] const FwdParams& 
 #endif
 }
 
-// Timeline builds: the item's wait count i (consumer.cuh, ring_wait) into its record as field
-// kTlKvWait0 + i, and the count back to zero for the next item.
+// Timeline builds: the item's wait or phase count i (consumer.cuh, ring_wait and PhaseClock)
+// into its record as field kTlKvWait0 + i, and the count back to zero for the next item.
 template <typename T>
 __device__ __forceinline__ void timeline_tally([[maybe_unused]] const FwdParams& p,
                                                [[maybe_unused]] const WsRing<T>& ring,
@@ -239,7 +239,7 @@ __device__ __forceinline__ void init_ws_barriers(const WsRing<T>& ring) {
   tma::barrier_init(ring.redo(), 1);
   tma::barrier_init(ring.q_empty(), 256);
 #if POLYHEAD_CUDA_TIMELINE
-  for (int i = 0; i < 3; ++i) ptx::st_shared_u64(ring.tally(i), 0);
+  for (int i = 0; i < kTimelineTallies; ++i) ptx::st_shared_u64(ring.tally(i), 0);
 #endif
   tma::fence_barrier_init();
 }
@@ -338,7 +338,10 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
   }
   if (marks) timeline_mark(p, kTlLoopEnd0 + 3 * c.cw);
   write_output_ws<T, kPatched>(o, softmax, p, w, sl2, c, ring.q(), &to);
-  if (marks) timeline_mark(p, kTlEnd0 + 3 * c.cw), timeline_tally(p, ring, c.cw);
+  if (marks) {
+    timeline_mark(p, kTlEnd0 + 3 * c.cw), timeline_tally(p, ring, c.cw);
+    for (int k = 0; k < kTlPhases; ++k) timeline_tally(p, ring, 3 + kTlPhases * c.cw + k);
+  }
 #else
   __trap();  // built without sm_90a code for this device: the dispatcher never launches it
 #endif
