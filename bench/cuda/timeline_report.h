@@ -38,8 +38,8 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
   std::vector<double> barriers, q_issued, q_landed, loop, per_tile, epilogue, total, gaps;
   std::vector<double> kv_wait, empty_wait;  // per item; kv_wait over both consumer warpgroups
   // Per consumer warpgroup, per iteration of the overlapped loop (items of 2+ tiles): the
-  // phases (timeline.h, TimelinePhase), then the rest of the iteration (the loop's cycles
-  // less its K, V waits and phases, over the iterations).
+  // phases (timeline.h, TimelinePhase), then the rest (the loop's cycles less its K, V waits
+  // and phases, over the iterations: the first tile, the last P V, the clock reads).
   std::vector<double> phase[2][kTlPhases + 1];
   double loop_sum = 0.0;
   size_t ctas = 0;
@@ -107,8 +107,8 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
       100.0 * median_of(kv_wait), us(median_of(empty_wait)), median_of(empty_wait));
   if (phase[0][0].empty()) return;
   std::printf("  per iteration, cycles (warpgroup 0 / 1):");
-  static const char* kNames[kTlPhases + 1] = {"turn",    "S wait",   "mask",
-                                              "softmax", "P V wait", "rest"};
+  static const char* kNames[kTlPhases + 1] = {"top",     "turn",     "issue", "S wait", "mask",
+                                              "softmax", "P V wait", "post",  "rest"};
   for (int k = 0; k <= kTlPhases; ++k) {
     std::printf("%s %s %.0f / %.0f", k == 0 ? "" : ",", kNames[k], median_of(phase[0][k]),
                 median_of(phase[1][k]));

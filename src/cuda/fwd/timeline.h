@@ -12,7 +12,17 @@
 namespace polyhead::cuda {
 
 // The phases of a main-loop iteration that kTlPhase0 on count (see there).
-enum TimelinePhase : int { kPhTurn = 0, kPhSWait, kPhMask, kPhSoftmax, kPhPvWait, kTlPhases };
+enum TimelinePhase : int {
+  kPhTop = 0,  // the tile's entry and block-map bits (BitsAhead), before the K, V waits
+  kPhTurn,     // the ping-pong barrier
+  kPhIssue,    // issuing S = Q K^T and the previous tile's P V
+  kPhSWait,
+  kPhMask,
+  kPhSoftmax,
+  kPhPvWait,
+  kPhPost,  // P V settled, the stage released, O rescaled where the maximum moved, P packed
+  kTlPhases
+};
 
 enum TimelineField : int {
   kTlSm = 0,    // %smid + 1
@@ -35,10 +45,10 @@ enum TimelineField : int {
   kTlKvWait1,
   kTlEmptyWait,
   // Counts of cycles in the phases of the overlapped main loop's iterations (the second tile
-  // on; fwd_ws/consumer.cuh, consume_overlapped), by consumer warpgroup 0 and then 1: waiting
-  // for its turn at the tensor cores, for S = Q K^T, the scores' mask, the online softmax, and
-  // waiting for P V. ptxas may move arithmetic across the clock reads, so the split between the
-  // middle two is approximate.
+  // on; fwd_ws/consumer.cuh, consume_overlapped), by consumer warpgroup 0 and then 1
+  // (TimelinePhase; the K, V waits are the counts above). ptxas moves arithmetic across the
+  // clock reads, so neighbouring phases trade some work: the SASS puts the exponentials of
+  // "mask" and "softmax" in the second.
   kTlPhase0,
   kTimelineFields = kTlPhase0 + 2 * kTlPhases
 };

@@ -261,9 +261,11 @@ __device__ __forceinline__ void consume_overlapped(const FwdParams& p, const Wor
     pack_p_sm90<T>(pa, sc);
   }
   for (int32_t n = 1; n < count; ++n) {
+    clock.start();
     const int s = ring.slot(g0 + n), prev = ring.slot(g0 + n - 1);
     const KeyTileRef tile = kPrefetch ? ahead.next(tiles, n, p, c, bits) : tiles[n];
     partial |= tile.slot != -1;
+    clock.lap(kPhTop);
     // Both waits before the products: a wait may leave the kernel (tma::wait), and ptxas
     // would then stop for the products in flight before it.
     ring_wait(ring, ring.v_full(prev), ring.parity(g0 + n - 1), tally);
@@ -275,7 +277,7 @@ __device__ __forceinline__ void consume_overlapped(const FwdParams& p, const Wor
     issue_qk_sm90<T>(sc, ring.q(), ring.k(s), c.cw);
     issue_pv_sm90<T>(o, pa, ring.v(prev));
     if (T::kPingPong) turn_open(other_turn);
-    clock.start();
+    clock.lap(kPhIssue);
     sm90::wait<1>();  // S of tile n; the P V product may still run
     sm90::fence_operands(sc[0]);
     clock.lap(kPhSWait);
@@ -290,6 +292,7 @@ __device__ __forceinline__ void consume_overlapped(const FwdParams& p, const Wor
     tma::arrive(ring.empty(prev));
     if (moved) OnlineSoftmax<T>::rescale(o, alpha);
     pack_p_sm90<T>(pa, sc);
+    clock.lap(kPhPost);
   }
   const int last = ring.slot(g0 + count - 1);
   ring_wait(ring, ring.v_full(last), ring.parity(g0 + count - 1), tally);
