@@ -49,9 +49,10 @@ struct WsRing {
 };
 
 // tma::wait on a ring barrier; in timeline builds, thread `tally >= 0`'s cycles in it add to
-// wait count `tally` (timeline.h: kTlKvWait0 + tally). Elsewhere exactly tma::wait.
-template <typename T>
-__device__ __forceinline__ void ring_wait(const WsRing<T>& ring, uint32_t bar, uint32_t parity,
+// wait count `tally` (timeline.h: kTlKvWait0 + tally) of the ring's tally words (WsRing, or any
+// ring with tally(i)). Elsewhere exactly tma::wait.
+template <typename Ring>
+__device__ __forceinline__ void ring_wait(const Ring& ring, uint32_t bar, uint32_t parity,
                                           [[maybe_unused]] int tally) {
 #if POLYHEAD_CUDA_TIMELINE
   const long long t0 = clock64();
@@ -68,14 +69,14 @@ __device__ __forceinline__ void ring_wait(const WsRing<T>& ring, uint32_t bar, u
 // Timeline builds: the phase counts of one consumer warpgroup's main loop (timeline.h,
 // kTlPhase0), kept by the thread that keeps its wait count (`tally` >= 0, its warpgroup).
 // start() sets the clock; lap(k) adds the cycles since to phase k and sets it again. Elsewhere
-// nothing.
-template <typename T>
+// nothing. `Ring`: a ring with tally words (WsRing<T>).
+template <typename Ring>
 struct PhaseClock {
 #if POLYHEAD_CUDA_TIMELINE
-  const WsRing<T>& ring;
+  const Ring& ring;
   int tally;
   long long t = 0;
-  __device__ __forceinline__ PhaseClock(const WsRing<T>& r, int tl) : ring(r), tally(tl) {}
+  __device__ __forceinline__ PhaseClock(const Ring& r, int tl) : ring(r), tally(tl) {}
   __device__ __forceinline__ void start() {
     t = clock64();
   }
@@ -88,7 +89,7 @@ struct PhaseClock {
     t = now;
   }
 #else
-  __device__ __forceinline__ PhaseClock(const WsRing<T>&, int) {}
+  __device__ __forceinline__ PhaseClock(const Ring&, int) {}
   __device__ __forceinline__ void start() {}
   __device__ __forceinline__ void lap(int) {}
 #endif
@@ -238,7 +239,7 @@ __device__ __forceinline__ void consume_overlapped(const FwdParams& p, const Wor
   const int32_t count = tiles.count;
   if (count == 0) return;
   const int tally = (c.ctid & 127) == 0 ? c.cw : -1;  // timeline builds: ring_wait
-  [[maybe_unused]] PhaseClock<T> clock(ring, tally);
+  [[maybe_unused]] PhaseClock<WsRing<T>> clock(ring, tally);
   // Ping-pong: each turn ends by opening the other's next one; consumer 1 opens consumer 0's
   // first, and consumer 0 takes the one turn left open at the end.
   const uint32_t my_turn = 2u + uint32_t(c.cw), other_turn = 3u - uint32_t(c.cw);

@@ -207,9 +207,9 @@ __device__ __forceinline__ void timeline_mark([[maybe_unused]] const FwdParams& 
 
 // Timeline builds: the item's wait or phase count i (consumer.cuh, ring_wait and PhaseClock)
 // into its record as field kTlKvWait0 + i, and the count back to zero for the next item.
-template <typename T>
+template <typename Ring>
 __device__ __forceinline__ void timeline_tally([[maybe_unused]] const FwdParams& p,
-                                               [[maybe_unused]] const WsRing<T>& ring,
+                                               [[maybe_unused]] const Ring& ring,
                                                [[maybe_unused]] int i,
                                                [[maybe_unused]] int64_t record = -1) {
 #if POLYHEAD_CUDA_TIMELINE
