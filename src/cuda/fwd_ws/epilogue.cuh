@@ -34,8 +34,9 @@
 
 namespace polyhead::cuda {
 
-// Whether O can take 16-byte stores: 16-bit elements and every row start 16-byte aligned.
-__device__ __forceinline__ bool o_rows_vec16(const FwdParams& p) {
+// Whether O can take 16-byte stores: 16-bit elements and every row start 16-byte aligned. The
+// launch asks the same before it builds O's tensor map for the TMA stores (launch.cuh).
+__host__ __device__ __forceinline__ bool o_rows_vec16(const FwdParams& p) {
   const uint64_t bits = reinterpret_cast<uint64_t>(p.o) |
                         uint64_t(2 * (p.o_batch_stride | p.o_row_stride | p.o_head_stride));
   return !p.o_f32 && (bits & 15u) == 0;

@@ -10,6 +10,7 @@
 
 #include "cuda/cuda_check.h"
 #include "cuda/fwd/launch.cuh"
+#include "cuda/fwd_ws/epilogue.cuh"
 #include "cuda/fwd_ws/exact_items.cuh"
 #include "cuda/fwd_ws/kernel.cuh"
 #include "cuda/fwd_ws/persistent.cuh"
@@ -114,14 +115,6 @@ void launch_ws_patched(const FwdParams& p, cudaStream_t stream) {
   }
 }
 
-// Whether O's rows can leave by TMA stores: 16-bit elements, 16-byte aligned data and strides
-// (tma/tensor_map.h checks the rest of TMA's rules, which these tensors meet).
-inline bool o_suits_tma(const FwdParams& p) {
-  const uint64_t bits = reinterpret_cast<uint64_t>(p.o) |
-                        uint64_t(2 * (p.o_batch_stride | p.o_row_stride | p.o_head_stride));
-  return !p.o_f32 && (bits & 15u) == 0;
-}
-
 template <DType kDtype, int Dqk, int Dv>
 void launch_fwd_ws(const FwdParams& p, cudaStream_t stream) {
   using T = FwdWsTraits<typename ElemOf<kDtype>::type, Dqk, Dv>;
@@ -143,11 +136,12 @@ void launch_fwd_ws(const FwdParams& p, cudaStream_t stream) {
   const CUtensorMap tv =
       make_tensor_map_sw128(token_rows_tensor(p.v, batch, p.rows_k, heads_kv, Dv, p.v_batch_stride,
                                               p.v_row_stride, p.v_head_stride, T::kBlockN));
-  // O by TMA stores (fwd_ws/epilogue.cuh) where its rows suit a tensor map: 16-bit, 16-byte
-  // aligned data and strides. The persistent form keeps its register epilogue.
+  // O by TMA stores (fwd_ws/epilogue.cuh) where its rows suit a tensor map: the rows the staged
+  // epilogue stores 16 bytes at a time (o_rows_vec16), and a layout make_tensor_map_sw128
+  // accepts. The persistent form keeps its register epilogue.
   FwdParams pw = p;
   CUtensorMap to = tq;
-  pw.o_tma = p.redo_count == nullptr && o_suits_tma(p);
+  pw.o_tma = p.redo_count == nullptr && o_rows_vec16(p);
   if (pw.o_tma) {
     try {
       to = make_tensor_map_sw128(token_rows_tensor(p.o, batch, p.rows_q, p.heads_q, Dv,
