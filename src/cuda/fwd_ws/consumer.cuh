@@ -121,6 +121,10 @@ __device__ __forceinline__ void ws_scores(float (&sc)[1][T::kNTiles][4], const F
   if (tile.slot != -1) mask_scores<T>(sc, p, w, tile, warp_row0, lane);
 }
 
+// A block-map tile's rules for a consumer thread's two rows, r and r + 8.
+template <typename T>
+using TileBits = RowRule<T::kBlockN>[2];
+
 // Block-map bits one key tile ahead (FwdWsTraits::kPrefetchBits). A partial block-map tile's
 // rule is bits in global memory (work.cuh, row_rule); loaded when the tile's scores are, after
 // S = Q K^T, every tile waits for an L2 round trip. Here the loads of tile n + 1's bits (for the
@@ -128,19 +132,16 @@ __device__ __forceinline__ void ws_scores(float (&sc)[1][T::kNTiles][4], const F
 // value loaded one tile earlier, so no load is waited for in the loop.
 template <typename T>
 struct BitsAhead {
-  static constexpr int kWords = T::kBlockN / 32;
-  KeyTileRef ref1, ref2;           // tiles n + 1 and n + 2
-  uint32_t bits1[2][kWords] = {};  // tile n + 1's bits for rows r and r + 8
+  KeyTileRef ref1, ref2;   // tiles n + 1 and n + 2
+  TileBits<T> bits1 = {};  // tile n + 1's
 
   BitsAhead() = default;
   __device__ __forceinline__ void load(const FwdParams& p, const WsConsumer& c) {
     if (ref1.slot < 0 || p.mask_mode != FwdMaskMode::kBlockMap) return;
 #pragma unroll
     for (int h = 0; h < 2; ++h) {  // row_rule's block-map case, which reads neither i nor w
-      const auto rule = row_rule<T::kBlockM, T::kBlockN>(
-          p, ref1, c.warp_row0 + (c.lane >> 2) + 8 * h, 0, WorkTile{});
-#pragma unroll
-      for (int x = 0; x < kWords; ++x) bits1[h][x] = rule.words[x];
+      bits1[h] = row_rule<T::kBlockM, T::kBlockN>(p, ref1, c.warp_row0 + (c.lane >> 2) + 8 * h, 0,
+                                                  WorkTile{});
     }
   }
   __device__ __forceinline__ BitsAhead(const KeyTiles<T::kBlockM, T::kBlockN>& tiles,
@@ -152,13 +153,9 @@ struct BitsAhead {
   // Tile n and its bits; starts the loads for tiles n + 1 and n + 2.
   __device__ __forceinline__ KeyTileRef next(const KeyTiles<T::kBlockM, T::kBlockN>& tiles,
                                              int32_t n, const FwdParams& p, const WsConsumer& c,
-                                             uint32_t (&bits)[2][kWords]) {
+                                             TileBits<T>& bits) {
     const KeyTileRef t = ref1;
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-#pragma unroll
-      for (int x = 0; x < kWords; ++x) bits[h][x] = bits1[h][x];
-    }
+    bits[0] = bits1[0], bits[1] = bits1[1];
     ref1 = ref2;
     if (n + 1 < tiles.count) load(p, c);
     if (n + 2 < tiles.count) ref2 = tiles[n + 2];
@@ -170,8 +167,7 @@ struct BitsAhead {
 template <typename T>
 __device__ __forceinline__ void ws_scores_bits(float (&sc)[1][T::kNTiles][4], const FwdParams& p,
                                                const WorkTile& w, KeyTileRef tile,
-                                               const uint32_t (&bits)[2][T::kBlockN / 32],
-                                               int warp_row0, int lane) {
+                                               const TileBits<T>& bits, int warp_row0, int lane) {
   if (p.transform) transform_scores<T>(sc, p, w, tile.index * T::kBlockN, warp_row0, lane);
   if (tile.slot >= 0 && p.mask_mode == FwdMaskMode::kBlockMap) {
 #pragma unroll
@@ -181,7 +177,7 @@ __device__ __forceinline__ void ws_scores_bits(float (&sc)[1][T::kNTiles][4], co
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
           const int col = nt * 8 + 2 * (lane & 3) + e;
-          if (!((bits[h][col / 32] >> (col % 32)) & 1u)) sc[0][nt][2 * h + e] = -INFINITY;
+          if (!bits[h].visible(col)) sc[0][nt][2 * h + e] = -INFINITY;
         }
       }
     }
@@ -195,8 +191,7 @@ __device__ __forceinline__ void ws_scores_bits(float (&sc)[1][T::kNTiles][4], co
 template <typename T>
 __device__ __forceinline__ void ws_tile_scores(float (&sc)[1][T::kNTiles][4], const FwdParams& p,
                                                const WorkTile& w, KeyTileRef tile,
-                                               const uint32_t (&bits)[2][T::kBlockN / 32],
-                                               int warp_row0, int lane) {
+                                               const TileBits<T>& bits, int warp_row0, int lane) {
   if constexpr (T::kPrefetchBits) {
     ws_scores_bits<T>(sc, p, w, tile, bits, warp_row0, lane);
   } else {
@@ -246,7 +241,7 @@ __device__ __forceinline__ void consume_overlapped(const FwdParams& p, const Wor
   if (T::kPingPong && c.cw == 1) turn_open(2u);
   uint32_t pa[T::kBlockN / 16][4];  // P of the previous tile, in flight with its P V product
   [[maybe_unused]] BitsAhead<T> ahead = kPrefetch ? BitsAhead<T>(tiles, p, c) : BitsAhead<T>();
-  uint32_t bits[2][T::kBlockN / 32];  // kPrefetch: the tile's block-map bits
+  TileBits<T> bits;  // kPrefetch: the tile's block-map rules
   {
     const KeyTileRef tile = kPrefetch ? ahead.next(tiles, 0, p, c, bits) : tiles[0];
     partial = tile.slot != -1;
