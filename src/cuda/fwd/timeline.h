@@ -56,6 +56,10 @@ enum TimelineField : int {
 // The wait and phase counts above accumulate in shared memory after the ring's barriers (one
 // 8-byte word each, owned by one thread), in timeline builds only.
 inline constexpr int kTimelineTallies = 3 + 2 * kTlPhases;
+// The tally (and field kTlKvWait0 + it) of consumer warpgroup cw's phase k.
+constexpr int phase_tally(int cw, int k) {
+  return 3 + kTlPhases * cw + k;
+}
 #if POLYHEAD_CUDA_TIMELINE
 inline constexpr unsigned kTimelineTallyBytes = 8 * kTimelineTallies;
 #else

@@ -83,7 +83,7 @@ struct PhaseClock {
   __device__ __forceinline__ void lap(int k) {
     const long long now = clock64();
     if (tally >= 0) {
-      const uint32_t at = ring.tally(3 + kTlPhases * tally + k);
+      const uint32_t at = ring.tally(phase_tally(tally, k));
       ptx::st_shared_u64(at, ptx::ld_shared_u64(at) + uint64_t(now - t));
     }
     t = now;

@@ -219,6 +219,16 @@ __device__ __forceinline__ void timeline_tally([[maybe_unused]] const FwdParams&
 #endif
 }
 
+// Timeline builds, by the marking thread of consumer warpgroup cw: its end mark and its wait and
+// phase counts into record `record` (timeline_mark).
+template <typename Ring>
+__device__ __forceinline__ void timeline_consumer_end(const FwdParams& p, const Ring& ring, int cw,
+                                                      int64_t record = -1) {
+  timeline_mark(p, kTlEnd0 + 3 * cw, 0, record);
+  timeline_tally(p, ring, cw, record);
+  for (int k = 0; k < kTlPhases; ++k) timeline_tally(p, ring, phase_tally(cw, k), record);
+}
+
 // The producer's first step: the three tensor maps into the descriptor cache.
 __device__ __forceinline__ void prefetch_ws_maps(const CUtensorMap* tq, const CUtensorMap* tk,
                                                  const CUtensorMap* tv) {
@@ -338,10 +348,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
   }
   if (marks) timeline_mark(p, kTlLoopEnd0 + 3 * c.cw);
   write_output_ws<T, kPatched>(o, softmax, p, w, sl2, c, ring.q(), &to);
-  if (marks) {
-    timeline_mark(p, kTlEnd0 + 3 * c.cw), timeline_tally(p, ring, c.cw);
-    for (int k = 0; k < kTlPhases; ++k) timeline_tally(p, ring, 3 + kTlPhases * c.cw + k);
-  }
+  if (marks) timeline_consumer_end(p, ring, c.cw);
 #else
   __trap();  // built without sm_90a code for this device: the dispatcher never launches it
 #endif

@@ -96,10 +96,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
       p.redo_items[atomicAdd(p.redo_count, 1)] = item;
     }
     write_output<T, kPatched>(o, softmax, p, w, sl2, c.warp_row0, c.lane);
-    if (marks) {
-      timeline_mark(p, kTlEnd0 + 3 * c.cw, 0, item), timeline_tally(p, ring, c.cw, item);
-      for (int k = 0; k < kTlPhases; ++k) timeline_tally(p, ring, 3 + kTlPhases * c.cw + k, item);
-    }
+    if (marks) timeline_consumer_end(p, ring, c.cw, item);
     ++it;
   }
 #else
