@@ -212,8 +212,9 @@ TEST(CudaFwd, WarpSpecialized) {
 // The warp-specialized kernel's 64-key neighborhood tiles (FwdOverrides::ws_na_tiles, d128):
 // rank-2 neighborhoods in patch order with 8 x 8 sub-patches, each query tile loaded as two
 // sub-patch boxes; GQA, two sequences, sinks and softcap, Inf and NaN in V at keys some rows of
-// their partial tiles cannot see (the consumers' recomputation), picked by the dispatcher and
-// forced; and the same problems on the 128-key tiles (ws_na_tiles off).
+// their partial tiles cannot see (the consumers' recomputation), padded token strides and fp32
+// O, picked by the dispatcher and forced; and the same problems on the 128-key tiles
+// (ws_na_tiles off).
 TEST(CudaFwd, WarpSpecializedNeighborhoodTiles) {
   SKIP_WITHOUT_GPU();
   if (!device_is_sm90() || !config_compiled(DType::bf16, 128, 128, cuda::FwdFamily::ws)) {
@@ -235,6 +236,10 @@ TEST(CudaFwd, WarpSpecializedNeighborhoodTiles) {
       c.dtype = c.o_dtype = n % 2 ? DType::f16 : DType::bf16;
       c.sinks = n == 1;
       c.softcap = n == 2 ? 20.0f : 0.0f;
+      // O's TMA stores (fwd_ws/epilogue.cuh) through a padded token stride; fp32 O, which the
+      // threads store.
+      c.token_pad = n == 4 || n == 5 ? 1 : 0;
+      if (n == 7) c.o_dtype = DType::f32;
       c.seed = uint64_t(1100 + n++);
       expect_matches(c);
       c.v_pokes = {{1, 200, 1, 5, INFINITY}, {0, 70, 0, 3, std::nanf("")}};

@@ -75,7 +75,8 @@ TEST(TensorMap, TokenRowsView) {
 // Every position of a 128 x 128 neighborhood grid in patch order, for 128-key tiles (whole
 // 8 x 16 patches) and 64-key tiles (8 x 8 sub-patches): the element that the 5-D box starting
 // at the corner of its (sub-)patch (TokenOrder::coords, as the kernel computes it) puts at row w
-// of its copy (row-major over the box's columns and rows) is token(pos + w).
+// of its copy (row-major over the box's columns and rows) is token(pos + w). The same for the
+// 64-position boxes of the O stores, from the coordinates of every 64th position.
 TEST(TensorMap, PatchViewFollowsTheTokenOrder) {
   NeighborhoodMask m;
   m.rank = 2;
@@ -96,28 +97,35 @@ TEST(TensorMap, PatchViewFollowsTheTokenOrder) {
     ASSERT_TRUE(order.has_value());
     // 128-key tiles: whole patches; 64-key tiles: two sub-patches per patch.
     ASSERT_EQ(order->sub_bits, n == 128 ? 7 : 6);
-    const cuda::TmaTensor t = cuda::patch_tensor(p.k.data, *order, 2, heads, d, p.k.stride[0],
-                                                 p.k.stride[1], p.k.stride[2]);
-    ASSERT_EQ(t.rank, 5);
-    EXPECT_EQ(t.box[0], 64u);
-    EXPECT_EQ(t.box[1], 1u);
-    EXPECT_EQ(t.box[4], 1u);
-    const int32_t box = 1 << order->sub_bits;
-    ASSERT_EQ(t.box[2] * t.box[3], uint32_t(box));
-    EXPECT_EQ(t.dims[2] * t.dims[3], uint64_t(tokens));
-    const uint64_t token_bytes = uint64_t(p.k.stride[1]) * 2;
-    for (int32_t pos = 0; pos < int32_t(tokens); pos += box) {
-      int32_t c[3];
-      order->coords(pos, c);
-      for (int32_t w = 0; w < box; ++w) {
-        const uint64_t col = uint64_t(c[2]) + uint64_t(w) % t.box[2];
-        const uint64_t row = uint64_t(c[1]) + uint64_t(w) / t.box[2];
-        ASSERT_TRUE(col < t.dims[2] && row < t.dims[3]) << "n " << n << " pos " << pos + w;
-        const uint64_t bytes = col * t.strides[1] + row * t.strides[2];
-        ASSERT_EQ(bytes, uint64_t(order->token(pos + w)) * token_bytes)
-            << "n " << n << " pos " << pos + w;
+    for (const int positions : {0, 64}) {
+      const cuda::TmaTensor t = cuda::patch_tensor(p.k.data, *order, 2, heads, d, p.k.stride[0],
+                                                   p.k.stride[1], p.k.stride[2], positions);
+      ASSERT_EQ(t.rank, 5);
+      EXPECT_EQ(t.box[0], 64u);
+      EXPECT_EQ(t.box[1], 1u);
+      EXPECT_EQ(t.box[4], 1u);
+      const int32_t box = positions == 0 ? 1 << order->sub_bits : positions;
+      ASSERT_EQ(t.box[2] * t.box[3], uint32_t(box));
+      EXPECT_EQ(t.dims[2] * t.dims[3], uint64_t(tokens));
+      const uint64_t token_bytes = uint64_t(p.k.stride[1]) * 2;
+      for (int32_t pos = 0; pos < int32_t(tokens); pos += box) {
+        int32_t c[3];
+        order->coords(pos, c);
+        for (int32_t w = 0; w < box; ++w) {
+          const uint64_t col = uint64_t(c[2]) + uint64_t(w) % t.box[2];
+          const uint64_t row = uint64_t(c[1]) + uint64_t(w) / t.box[2];
+          ASSERT_TRUE(col < t.dims[2] && row < t.dims[3])
+              << "n " << n << " box " << box << " pos " << pos + w;
+          const uint64_t bytes = col * t.strides[1] + row * t.strides[2];
+          ASSERT_EQ(bytes, uint64_t(order->token(pos + w)) * token_bytes)
+              << "n " << n << " box " << box << " pos " << pos + w;
+        }
       }
     }
+    // A box that is not whole rows of the (sub-)patch is refused.
+    EXPECT_THROW(cuda::patch_tensor(p.k.data, *order, 2, heads, d, p.k.stride[0], p.k.stride[1],
+                                    p.k.stride[2], 36),
+                 Error);
   }
 }
 

@@ -103,8 +103,8 @@ struct FwdParams {
   // one-CTA-per-item kernel, which recomputes such items itself.
   int32_t* redo_count = nullptr;   // zeroed before the launch
   uint32_t* redo_items = nullptr;  // [work_items]
-  // The one-CTA-per-item warp-specialized kernel in token order: O leaves by TMA stores through
-  // its `to` tensor map (fwd_ws/epilogue.cuh); set by its launch where O suits TMA.
+  // The one-CTA-per-item warp-specialized kernel: O leaves by TMA stores through its `to`
+  // tensor map (fwd_ws/epilogue.cuh); set by its launch where O suits TMA.
   bool o_tma = false;
 #if POLYHEAD_CUDA_TIMELINE
   // Phase timestamps of the warp-specialized kernel (timeline.h; development builds only).

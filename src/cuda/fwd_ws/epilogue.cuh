@@ -14,12 +14,15 @@
 // the persistent kernel (whose producer refills Q while the consumers finish), keep
 // write_output.
 //
-// With FwdParams::o_tma (token order, O suits TMA) step 3 is one TMA store per 64 columns of
-// the warpgroup's 64 rows, issued by one thread after the others have fenced their rows for the
-// copy engine: the staged rows are already in the 128-byte-swizzled layout of a TMA box. The
-// copy engine clips rows past the tensor; in a packed (varlen) batch rows past the sequence
-// belong to the next one, so a warpgroup whose rows run past its sequence's end keeps the
-// stores of step 3.
+// With FwdParams::o_tma (O suits TMA) step 3 is one TMA store per 64 columns of the
+// warpgroup's 64 rows, issued by one thread after the others have fenced their rows for the
+// copy engine: the staged rows are already in the 128-byte-swizzled layout of a TMA box. In
+// patch order the box is the 64 positions from the warpgroup's first row (whole rows of its
+// (sub-)patch, launch.cuh), in place of a token lookup and a 16-byte store per chunk, which
+// ptxas split into four 4-byte stores (NA-2D spent 11% of its consumers' samples under ncu in
+// that epilogue, bench/results/ncu-source_NVIDIA-H200_2026-11-29_call30.md). The copy engine
+// clips rows past the tensor; in a packed (varlen) batch rows past the sequence belong to the
+// next one, so a warpgroup whose rows run past its sequence's end keeps the stores of step 3.
 #pragma once
 
 #include <cstdint>
@@ -82,22 +85,31 @@ __device__ __forceinline__ void write_output_ws(float (&o)[1][T::kDTiles][4], On
       lse_at(p, w, kPatched ? p.order.token(i) : i) = lse;
     }
   }
-  if constexpr (!kPatched) {
-    const int32_t row0 = w.q_tile * T::kBlockM + 64 * c.cw;  // the warpgroup's first row
-    if (p.o_tma && (p.cu_seqlens_q == nullptr || row0 + 64 <= w.seqlen_q)) {
-      sm90::fence_proxy_async();  // this thread's rows, visible to the copy engine
-      asm volatile("bar.sync %0, 128;" ::"r"(4 + c.cw) : "memory");
-      if ((c.ctid & 127) == 0) {
+  const int32_t row0 = w.q_tile * T::kBlockM + 64 * c.cw;  // the warpgroup's first row
+  if (p.o_tma && (p.cu_seqlens_q == nullptr || row0 + 64 <= w.seqlen_q)) {
+    sm90::fence_proxy_async();  // this thread's rows, visible to the copy engine
+    asm volatile("bar.sync %0, 128;" ::"r"(4 + c.cw) : "memory");
+    if ((c.ctid & 127) == 0) {
+      const uint32_t src = q + uint32_t(c.cw) * (64u * 128u);
+      if constexpr (kPatched) {  // the box of the 64 positions from row0 (launch.cuh)
+        int32_t at[3];
+        p.order.coords(row0, at);
 #pragma unroll
         for (int cb = 0; cb < T::kHeadDimV / 64; ++cb) {
-          tma::store_4d(to, q + uint32_t(cb) * T::kQBlockBytes + uint32_t(c.cw) * (64u * 128u),
-                        cb * 64, w.head, w.q_start + row0, w.batch);
+          tma::store_5d(to, src + uint32_t(cb) * T::kQBlockBytes, cb * 64, w.head, at[2], at[1],
+                        w.batch);
         }
-        tma::commit_stores();
-        tma::wait_stores_read();  // the Q tile's rows stay until the copy has read them
+      } else {
+#pragma unroll
+        for (int cb = 0; cb < T::kHeadDimV / 64; ++cb) {
+          tma::store_4d(to, src + uint32_t(cb) * T::kQBlockBytes, cb * 64, w.head,
+                        w.q_start + row0, w.batch);
+        }
       }
-      return;
+      tma::commit_stores();
+      tma::wait_stores_read();  // the Q tile's rows stay until the copy has read them
     }
+    return;
   }
   asm volatile("bar.sync %0, 128;" ::"r"(4 + c.cw) : "memory");
   constexpr int kChunks = T::kHeadDimV / 8;  // 16-byte chunks per row

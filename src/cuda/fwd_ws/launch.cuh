@@ -105,13 +105,27 @@ void launch_ws_patched(const FwdParams& p, cudaStream_t stream) {
   const CUtensorMap tv =
       make_tensor_map_sw128(patch_tensor(p.v, p.order, p.batch, heads_kv, T::kHeadDimV,
                                          p.v_batch_stride, p.v_row_stride, p.v_head_stride));
+  // O by TMA stores where it suits a tensor map (as in launch_fwd_ws), one box per consumer
+  // warpgroup: the 64 positions of its rows.
+  FwdParams pw = p;
+  CUtensorMap to = tq;
+  pw.o_tma = p.redo_count == nullptr && o_rows_vec16(p);
+  if (pw.o_tma) {
+    try {
+      to = make_tensor_map_sw128(patch_tensor(p.o, p.order, p.batch, p.heads_q, T::kHeadDimV,
+                                              p.o_batch_stride, p.o_row_stride, p.o_head_stride,
+                                              64));
+    } catch (const Error&) {  // a layout TMA cannot describe: the threads store O
+      pw.o_tma = false;
+    }
+  }
   if constexpr (kPersistent) {
-    launch_ws_kernels<T, true>(p, tq, tk, tv, tq, p.batch, stream);
+    launch_ws_kernels<T, true>(pw, tq, tk, tv, to, p.batch, stream);
   } else {
     POLYHEAD_CHECK(p.redo_count == nullptr,
                    "cuda backend: the neighborhood tiles of the warp-specialized kernel have no "
                    "persistent form");
-    launch_ws_one_per_item<T, true>(p, tq, tk, tv, tq, p.batch, stream);
+    launch_ws_one_per_item<T, true>(pw, tq, tk, tv, to, p.batch, stream);
   }
 }
 

@@ -1,5 +1,7 @@
 #include "cuda/fwd_ws/tensor_maps.h"
 
+#include "polyhead/error.h"
+
 namespace polyhead::cuda {
 namespace {
 
@@ -26,8 +28,15 @@ TmaTensor token_rows_tensor(const void* base, int64_t batch, int64_t rows, int64
 }
 
 TmaTensor patch_tensor(const void* base, const TokenOrder& order, int64_t batch, int64_t heads,
-                       int64_t d, int64_t batch_stride, int64_t row_stride, int64_t head_stride) {
+                       int64_t d, int64_t batch_stride, int64_t row_stride, int64_t head_stride,
+                       int box_positions) {
   const int64_t rows = order.grid[1], cols = order.grid[2];
+  const int box_cols = 1 << order.inner[2], sub = 1 << order.sub_bits;
+  const int box_rows = box_positions == 0 ? 1 << order.inner[1] : box_positions / box_cols;
+  POLYHEAD_CHECK(box_positions >= 0 && box_positions <= sub && box_positions % box_cols == 0,
+                 "cuda backend: a patch-order box of ", box_positions,
+                 " positions is not whole rows of the ", sub, "-position (sub-)patch (rows of ",
+                 box_cols, ")");
   TmaTensor t;
   t.base = base;
   t.rank = 5;
@@ -37,7 +46,7 @@ TmaTensor patch_tensor(const void* base, const TokenOrder& order, int64_t batch,
                stride_bytes(row_stride, cols, row_bytes),
                stride_bytes(row_stride * cols, rows, row_bytes),
                stride_bytes(batch_stride, batch, row_bytes)};
-  t.box = {64, 1, 1u << order.inner[2], 1u << order.inner[1], 1};
+  t.box = {64, 1, uint32_t(box_cols), uint32_t(box_rows), 1};
   return t;
 }
 

@@ -19,8 +19,11 @@ TmaTensor token_rows_tensor(const void* base, int64_t batch, int64_t rows, int64
 // Patch order of a rank-2 grid (token_order.h): the tokens of the grid[1] x grid[2] grid as the
 // 5-D tensor (d, heads, cols, rows, batch), in boxes of one 2^inner[1] x 2^inner[2] sub-patch
 // (the whole patch when it has none) of one head, row-major inside, so one copy per 64 columns
-// loads a sub-patch's positions in order.
+// loads a sub-patch's positions in order. box_positions (0: the (sub-)patch's 2^sub_bits) takes
+// the box's first box_positions positions instead, whole rows of the (sub-)patch: the O stores
+// of the ws kernel write each consumer warpgroup's 64 rows, half of a 128-position patch.
 TmaTensor patch_tensor(const void* base, const TokenOrder& order, int64_t batch, int64_t heads,
-                       int64_t d, int64_t batch_stride, int64_t row_stride, int64_t head_stride);
+                       int64_t d, int64_t batch_stride, int64_t row_stride, int64_t head_stride,
+                       int box_positions = 0);
 
 }  // namespace polyhead::cuda

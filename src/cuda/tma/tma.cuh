@@ -100,6 +100,15 @@ __device__ __forceinline__ void store_4d(const CUtensorMap* map, uint32_t src, i
       "r"(src), "r"(c0), "r"(c1), "r"(c2), "r"(c3)
       : "memory");
 }
+// store_4d for 5-D tensor maps (patch order, fwd_ws/tensor_maps.h).
+__device__ __forceinline__ void store_5d(const CUtensorMap* map, uint32_t src, int32_t c0,
+                                         int32_t c1, int32_t c2, int32_t c3, int32_t c4) {
+  asm volatile(
+      "cp.async.bulk.tensor.5d.global.shared::cta.bulk_group [%0, {%2, %3, %4, %5, %6}], [%1];" ::
+          "l"(reinterpret_cast<uint64_t>(map)),
+      "r"(src), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(c4)
+      : "memory");
+}
 __device__ __forceinline__ void commit_stores() {
   asm volatile("cp.async.bulk.commit_group;" ::: "memory");
 }
