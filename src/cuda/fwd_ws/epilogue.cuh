@@ -102,8 +102,8 @@ __device__ __forceinline__ void write_output_ws(float (&o)[1][T::kDTiles][4], On
       } else {
 #pragma unroll
         for (int cb = 0; cb < T::kHeadDimV / 64; ++cb) {
-          tma::store_4d(to, src + uint32_t(cb) * T::kQBlockBytes, cb * 64, w.head,
-                        w.q_start + row0, w.batch);
+          tma::store_4d(to, src + uint32_t(cb) * T::kQBlockBytes, cb * 64, w.head, w.q_start + row0,
+                        w.batch);
         }
       }
       tma::commit_stores();
