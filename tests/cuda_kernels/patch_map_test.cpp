@@ -34,7 +34,8 @@ AttentionProblem na_problem(const NeighborhoodMask& m, int64_t heads = 2) {
 void expect_exact(const NeighborhoodMask& m, TileShape tile) {
   const AttentionProblem p = na_problem(m);
   const ProblemShape s = validate(p);
-  const auto order = cuda::choose_patch_order(p, s, tile);
+  // 64-row tiles run on the order of 128-position patches, a query tile per half.
+  const auto order = cuda::choose_patch_order(p, s, TileShape{128, tile.n});
   ASSERT_TRUE(order.has_value()) << p.mask.to_string();
   const int64_t tokens = s.seqlen_q;
   std::vector<uint8_t> hit(size_t(tokens), 0);
@@ -44,25 +45,26 @@ void expect_exact(const NeighborhoodMask& m, TileShape tile) {
     hit[size_t(t)] = 1;
   }
   const cuda::HostBlockMap map = cuda::build_patch_block_map(p, s, *order, tile);
-  const BlockMap rule = BlockMap::compile(p.mask, {tokens, tokens, s.heads_q, s.heads_kv}, tile);
+  const BlockMap rule =
+      BlockMap::compile(p.mask, {tokens, tokens, s.heads_q, s.heads_kv}, TileShape{128, tile.n});
   const int64_t words = tile.n / 32, k_tiles = tokens / tile.n;
-  ASSERT_EQ(int64_t(map.row_ptr.size()), tokens / 128 + 1);
+  ASSERT_EQ(int64_t(map.row_ptr.size()), tokens / tile.m + 1);
   for (int32_t start : map.row_start) ASSERT_EQ(start, 0);
-  for (int64_t qt = 0; qt < tokens / 128; ++qt) {
+  for (int64_t qt = 0; qt < tokens / tile.m; ++qt) {
     std::vector<int32_t> listed(size_t(k_tiles), -3);  // slot, or -3 when absent
     for (int32_t e = map.row_ptr[size_t(qt)]; e < map.row_ptr[size_t(qt) + 1]; ++e) {
       listed[size_t(map.tiles[size_t(2 * e)])] = map.tiles[size_t(2 * e + 1)];
     }
     for (int64_t kt = 0; kt < k_tiles; ++kt) {
       int64_t visible = 0;
-      for (int64_t r = 0; r < 128; ++r) {
+      for (int64_t r = 0; r < tile.m; ++r) {
         for (int64_t c = 0; c < tile.n; ++c) {
-          const bool want = rule.allowed(0, order->token(int32_t(qt * 128 + r)),
+          const bool want = rule.allowed(0, order->token(int32_t(qt * tile.m + r)),
                                          order->token(int32_t(kt * tile.n + c)));
           visible += want;
           const int32_t slot = listed[size_t(kt)];
           if (slot >= 0) {
-            const uint32_t word = map.bits[size_t((slot * 128 + r) * words + c / 32)];
+            const uint32_t word = map.bits[size_t((slot * tile.m + r) * words + c / 32)];
             ASSERT_EQ(bool((word >> (c % 32)) & 1u), want)
                 << p.mask.to_string() << " q tile " << qt << " key tile " << kt << " r " << r
                 << " c " << c;
@@ -72,7 +74,7 @@ void expect_exact(const NeighborhoodMask& m, TileShape tile) {
       const int32_t slot = listed[size_t(kt)];
       ASSERT_EQ(visible > 0, slot != -3) << p.mask.to_string() << " q " << qt << " k " << kt;
       if (visible > 0) {
-        ASSERT_EQ(visible == 128 * tile.n, slot == -1);
+        ASSERT_EQ(visible == tile.m * tile.n, slot == -1);
       }
     }
   }
@@ -93,19 +95,23 @@ TEST(PatchOrder, NeighborhoodMapsAreExact) {
       },
   c.kernel = {3, 5, 3};
   for (const NeighborhoodMask& m : {a, b, c}) {
-    for (TileShape tile : {TileShape{128, 128}, TileShape{128, 64}}) expect_exact(m, tile);
+    for (TileShape tile : {TileShape{128, 128}, TileShape{128, 64}, TileShape{64, 64}}) {
+      expect_exact(m, tile);
+    }
   }
 }
 
 // NA-2D 17 x 17 on 128 x 128 tokens: an 8 x 16 query patch reaches 3 x 3 patches of 128 keys,
-// or 3 x 4 sub-patches of 8 x 8 for 64-key tiles (row-major halves of 4 x 16 would be 6 x 3).
+// or 3 x 4 sub-patches of 8 x 8 for 64-key tiles (row-major halves of 4 x 16 would be 6 x 3);
+// an 8 x 8 query sub-patch (64-row tiles) reaches 3 x 3 of them.
 TEST(PatchOrder, SubPatchesForNarrowKeyTiles) {
   NeighborhoodMask m;
   m.rank = 2, m.grid = {128, 128, 1}, m.kernel = {17, 17, 1};
   const AttentionProblem p = na_problem(m, 1);
   const ProblemShape s = validate(p);
-  for (auto [tile, most] : {std::pair{TileShape{128, 128}, 9}, std::pair{TileShape{128, 64}, 12}}) {
-    const auto order = cuda::choose_patch_order(p, s, tile);
+  for (auto [tile, most] : {std::pair{TileShape{128, 128}, 9}, std::pair{TileShape{128, 64}, 12},
+                            std::pair{TileShape{64, 64}, 9}}) {
+    const auto order = cuda::choose_patch_order(p, s, TileShape{128, tile.n});
     ASSERT_TRUE(order.has_value());
     EXPECT_EQ(order->sub_bits, tile.n == 64 ? 6 : 7);
     const cuda::HostBlockMap map = cuda::build_patch_block_map(p, s, *order, tile);
@@ -113,7 +119,7 @@ TEST(PatchOrder, SubPatchesForNarrowKeyTiles) {
     for (size_t r = 0; r + 1 < map.row_ptr.size(); ++r) {
       widest = std::max(widest, map.row_ptr[r + 1] - map.row_ptr[r]);
     }
-    EXPECT_EQ(widest, most) << "tile n " << tile.n;
+    EXPECT_EQ(widest, most) << "tile " << tile.m << " x " << tile.n;
   }
 }
 

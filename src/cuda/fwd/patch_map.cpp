@@ -97,13 +97,15 @@ std::optional<TokenOrder> choose_patch_order(const AttentionProblem& p, const Pr
 HostBlockMap build_patch_block_map(const AttentionProblem& p, const ProblemShape& s,
                                    const TokenOrder& order, TileShape tile) {
   const auto* m = p.mask.get_if<NeighborhoodMask>();
-  POLYHEAD_CHECK(m != nullptr && tile.m == 128 && (tile.n == 64 || tile.n == 128),
-                 "cuda backend: the patch-order block map needs a neighborhood mask and 128-row "
-                 "tiles of 64 or 128 keys");
+  POLYHEAD_CHECK(m != nullptr && (tile.m == 64 || tile.m == 128) && (tile.n == 64 || tile.n == 128),
+                 "cuda backend: the patch-order block map needs a neighborhood mask and 64- or "
+                 "128-row tiles of 64 or 128 keys");
   const detail::NeighborhoodPolicy pol = detail::neighborhood_policy(*m);
   const int lead = 3 - m->rank;
   const int64_t tokens = s.seqlen_q, patches = tokens >> order.patch_bits;
-  const int64_t words = tile.n / 32, halves = 128 / tile.n;
+  // Each 128-position patch is 128 / tile.m query tiles (rows of the map) and 128 / tile.n key
+  // tiles.
+  const int64_t words = tile.n / 32, halves = 128 / tile.n, q_parts = 128 / tile.m;
 
   // Grid coordinates of every position of one patch relative to its corner, and of a patch's
   // corner (the order's own arithmetic, as the kernels use it).
@@ -122,7 +124,8 @@ HostBlockMap build_patch_block_map(const AttentionProblem& p, const ProblemShape
   HostBlockMap out;
   out.row_ptr.push_back(0);
   std::vector<int64_t> lo(3), hi(3);
-  for (int64_t q = 0; q < patches; ++q) {
+  for (int64_t qt = 0; qt < patches * q_parts; ++qt) {
+    const int64_t q = qt / q_parts, r0 = (qt % q_parts) * tile.m;  // patch, its first row
     const std::array<int64_t, 3> qc = corner(q);
     // Key coordinates the patch's queries can reach, per padded dimension.
     for (size_t i = 0; i < 3; ++i) {
@@ -170,7 +173,7 @@ HostBlockMap build_patch_block_map(const AttentionProblem& p, const ProblemShape
       const int64_t k0lo = lo[0] >> order.shift[0], k0hi = hi[0] >> order.shift[0];
       const int64_t k1lo = lo[1] >> order.shift[1], k1hi = hi[1] >> order.shift[1];
       const int64_t k2lo = lo[2] >> order.shift[2], k2hi = hi[2] >> order.shift[2];
-      std::vector<uint32_t> bits(size_t(128 * words));
+      std::vector<uint32_t> bits(size_t(tile.m * words));
       for (int64_t a = k0lo; a <= k0hi; ++a) {
         for (int64_t b = k1lo; b <= k1hi; ++b) {
           for (int64_t c = k2lo; c <= k2hi; ++c) {
@@ -179,10 +182,10 @@ HostBlockMap build_patch_block_map(const AttentionProblem& p, const ProblemShape
             for (int64_t half = 0; half < halves; ++half) {
               std::fill(bits.begin(), bits.end(), 0u);
               int64_t visible = 0;
-              for (int64_t r = 0; r < 128; ++r) {
+              for (int64_t r = 0; r < tile.m; ++r) {
                 for (int64_t k = 0; k < tile.n; ++k) {
                   const auto& wk = within[size_t(half * tile.n + k)];
-                  if (visible_pair(within[size_t(r)],
+                  if (visible_pair(within[size_t(r0 + r)],
                                    {kc[0] + wk[0], kc[1] + wk[1], kc[2] + wk[2]})) {
                     bits[size_t(r * words + k / 32)] |= 1u << (k % 32);
                     ++visible;
@@ -191,10 +194,10 @@ HostBlockMap build_patch_block_map(const AttentionProblem& p, const ProblemShape
               }
               if (visible == 0) continue;
               out.tiles.push_back(int32_t(kp * halves + half));
-              if (visible == 128 * tile.n) {
+              if (visible == tile.m * tile.n) {
                 out.tiles.push_back(-1);
               } else {
-                out.tiles.push_back(int32_t(out.bits.size() / size_t(128 * words)));
+                out.tiles.push_back(int32_t(out.bits.size() / size_t(tile.m * words)));
                 out.bits.insert(out.bits.end(), bits.begin(), bits.end());
               }
             }

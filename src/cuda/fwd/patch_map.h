@@ -21,9 +21,10 @@ namespace polyhead::cuda {
 std::optional<TokenOrder> choose_patch_order(const AttentionProblem& p, const ProblemShape& s,
                                              TileShape tile);
 
-// The block map of `p` over patch-order positions: query tile t is patch t, its key tiles are
-// the patches (or sub-patches, tile.n = 64) its neighborhoods reach, full or partial with
-// their row bitmasks. Every (sequence, head) shares one set of rows.
+// The block map of `p` over patch-order positions: query tile t is patch t (tile.m = 128) or
+// the half t % 2 of patch t / 2 (tile.m = 64, the sub-patch where the order has 64-position
+// ones), its key tiles are the patches (or sub-patches, tile.n = 64) its neighborhoods reach,
+// full or partial with their row bitmasks. Every (sequence, head) shares one set of rows.
 HostBlockMap build_patch_block_map(const AttentionProblem& p, const ProblemShape& s,
                                    const TokenOrder& order, TileShape tile);
 

@@ -97,14 +97,16 @@ template <>
 struct FwdSm90Tile<256, 256> : FwdTileShape<128, 64, 8, 1> {};
 
 // Tiles of the warp-specialized Hopper kernel (fwd_ws/): 128 query rows (two consumer
-// warpgroups of 64 rows, up to 232 registers per thread through setmaxnreg) x kBlockN keys, K
+// warpgroups of 64 rows, up to 232 registers per thread through setmaxnreg; Consumers 1: 64
+// rows, one warpgroup) x kBlockN keys, K
 // and V in a ring of kStages (K, V) stages filled by TMA; shared memory (KiB) is
 // Q + kStages x (K + V) of 227. kOverlap and kPingPong pick the consumers' schedule
 // (fwd_ws/consumer.cuh). kAutoMinKeys: the dispatcher picks this kernel over the wgmma one from
 // this many keys per sequence on (-1: only when asked for, FwdFamily::ws). CtasPerSm 2 (d64)
 // gives each CTA half of the SM: launched at 80 registers per thread, the consumers
 // 104 and the producer 24 (with 112 it hung on the H200 in gpu-ab call 13: setmaxnreg.inc
-// waits for registers the CTA's pool does not have).
+// waits for registers the CTA's pool does not have). One consumer at two CTAs per SM launches
+// at 128 registers: the consumer gets 232, the producer 24.
 //
 // Measured on the H200 (bf16, 16k tokens per batch; one gpu-ab call, bench/results/
 // gpu-ab_NVIDIA-H200_2026-11-28_call7.md, TFLOP/s at 16k dense / causal):
@@ -130,11 +132,13 @@ struct FwdSm90Tile<256, 256> : FwdTileShape<128, 64, 8, 1> {};
 //   (128,128)   128 x 128    3       overlap, ping-pong  224    any length
 //   (192,128)   128 x 128    2       serial              208    any length
 //   (256,256)   128 x 64     2       serial              192    any length
-template <int BlockN, int Stages, bool Overlap, bool PingPong, int AutoMinKeys, int CtasPerSm = 1>
-struct FwdWsShape : FwdTileShape<128, BlockN, 8, CtasPerSm> {
+template <int BlockN, int Stages, bool Overlap, bool PingPong, int AutoMinKeys, int CtasPerSm = 1,
+          int Consumers = 2>
+struct FwdWsShape : FwdTileShape<64 * Consumers, BlockN, 4 * Consumers, CtasPerSm> {
+  static constexpr int kConsumers = Consumers;  // warpgroups of 64 query rows
   static constexpr int kStages = Stages;
   static constexpr bool kOverlap = Overlap;
-  static constexpr bool kPingPong = Overlap && PingPong;
+  static constexpr bool kPingPong = Overlap && PingPong && Consumers == 2;
   static constexpr int kAutoMinKeys = AutoMinKeys;
   static constexpr bool kPrefetchBits = false;  // block-map bits a tile ahead (fwd_ws/consumer.cuh)
 };
@@ -149,21 +153,27 @@ struct FwdWsTile<192, 128> : FwdWsShape<128, 2, false, false, 0> {};
 template <>
 struct FwdWsTile<256, 256> : FwdWsShape<64, 2, false, false, 0> {};
 
-// Neighborhood tiles of the warp-specialized kernel (default, FwdOverrides::ws_na_tiles): 64-key
-// tiles over 8 x 8 sub-patches in patch order (token_order.h), for rank-2 neighborhoods. 17 x 17
-// on a 128 x 128 grid then computes 12 key tiles of 64 per 8 x 16 query patch (768 keys) instead
-// of 9 of 128 (1152). Measured in one call (gpu-ab call 14, NA-2D 17x17 d128, TFLOP/s): 128-key
-// tiles 109.6; 64-key tiles serial 117.6; 64-key tiles with overlap + ping-pong 124.2 (kept).
-// The gain is 13% where 33% fewer keys would suggest up to 50%: under ncu the tensor pipe was
-// busy 36.5% of the cycles (70.8% in dense), and the SASS had every partial tile's block-map
-// bits loaded after its S wait. kPrefetchBits loads them one tile ahead: 135.9 against 124.5 in
-// one call (gpu-ab call 16). Per-warpgroup skipping of the tiles a 64-row half cannot see, no
-// ping-pong, 6 stages, and two map tiles per 128-key stage all ran at 0.94-1.01x of that (calls
-// 19-22, dev/cuda_fwd/rejected/). Only the pairs specialized here have them.
+// Neighborhood tiles of the warp-specialized kernel (default, FwdOverrides::ws_na_tiles): 64 x 64
+// tiles over 8 x 8 sub-patches in patch order (token_order.h), for rank-2 neighborhoods: one
+// consumer warpgroup per CTA and two CTAs per SM. 17 x 17 on a 128 x 128 grid then computes the
+// 9 key tiles of 64 an 8 x 8 query sub-patch sees (576 keys per query), where a 128-row tile
+// computes 12 (768 keys, the union of its two halves' 9) and 128-key tiles 9 of 128 (1152).
+// Measured in one call each (NA-2D 17x17 d128, TFLOP/s):
+//   128 x 128 tiles 109.6; 128 x 64 serial 117.6; 128 x 64 with overlap + ping-pong 124.2
+//     (gpu-ab call 14), with the block-map bits a tile ahead (kPrefetchBits) 135.9 (call 16).
+//     Per-warpgroup skipping of the tiles a 64-row half cannot see, no ping-pong, 6 stages and
+//     two map tiles per 128-key stage all ran at 0.94-1.01x of that (calls 19-22,
+//     dev/cuda_fwd/rejected/). ncu's source view (call 30) put 35-40% of the consumers' samples
+//     outside the main loop: an item of 12 tiles of 64 keys is short, and one CTA per SM leaves
+//     the tensor cores idle through each item's Q wait, first tile and epilogue.
+//   64 x 64, two CTAs per SM, 2 stages (80 KiB each), overlap (no ping-pong: the other CTA's
+//     products fill the tensor cores), bits ahead: 171.0 against 143.8 (1.189x, call 32); the
+//     same serial 154.4. (Three stages do not fit two CTAs.)
+// Only the pairs specialized here have them.
 template <int Dqk, int Dv>
 struct FwdWsNaTile;
 template <>
-struct FwdWsNaTile<128, 128> : FwdWsShape<64, 4, true, true, -1> {
+struct FwdWsNaTile<128, 128> : FwdWsShape<64, 2, true, false, -1, 2, 1> {
   static constexpr bool kPrefetchBits = true;
 };
 template <int Dqk, int Dv>

@@ -95,7 +95,7 @@ struct PhaseClock {
 #endif
 };
 
-// A consumer thread's place: its index among the 256 consumer threads, its warpgroup (rows
+// A consumer thread's place: its index among the consumer threads, its warpgroup (rows
 // [64 cw, 64 cw + 64) of the tile), its lane, and its warp's first row.
 struct WsConsumer {
   int ctid, cw, lane, warp_row0;

@@ -1,9 +1,9 @@
 // The warp-specialized Hopper forward kernel (sm_90a): FlashAttention-3's structure without its
 // intra-warpgroup overlap. One CTA per (sequence, query head, 128-row query tile), three
-// warpgroups:
+// warpgroups (the neighborhood tiles: one per 64-row tile, two warpgroups, two CTAs per SM):
 //   producer (warpgroup 0, 40 registers): one thread issues TMA copies of Q and of every K and
 //     V tile into a ring of kStages stages, each completing on its stage's "full" mbarriers,
-//     and reuses a stage once both consumers have arrived on its "empty" mbarrier;
+//     and reuses a stage once every consumer has arrived on its "empty" mbarrier;
 //   consumers (warpgroups 1 and 2, 232 registers, 64 query rows each): wait for a stage, run
 //     S = Q K^T, the masks and the online softmax, O += P V, and release the stage. No CTA-wide
 //     barrier per tile, and no load addresses in the consumers' registers.
@@ -47,22 +47,24 @@ struct FwdWsTraits : FwdTraitsBase<Elem_, Dqk, Dv, Tile_> {
   static constexpr bool kOverlap = Tile::kOverlap, kPingPong = Tile::kPingPong;
   static constexpr bool kPrefetchBits = Tile::kPrefetchBits;  // consumer.cuh, BitsAhead
   static_assert(!kPrefetchBits || kOverlap, "block-map bits ahead: the overlapped schedule only");
-  static constexpr int kCtaThreads = 384;  // producer warpgroup + two consumer warpgroups
+  // The producer warpgroup and Tile::kConsumers consumer warpgroups (kThreads threads).
+  static constexpr int kCtaThreads = 128 + Tile::kThreads;
   // setmaxnreg moves registers within the CTA's pool, which is what the CTA was launched
-  // with: 384 threads x the launch bound's registers per thread (64k per SM over
+  // with: kCtaThreads x the launch bound's registers per thread (64k per SM over
   // kMinBlocksPerSm CTAs, in steps of 8). A setmaxnreg.inc past the pool waits forever: with
-  // two CTAs per SM the pool is 384 x 80, so the consumers get 104, not the 112 that 64k / 2
-  // would allow.
+  // two CTAs of two consumers per SM the pool is 384 x 80, so the consumers get 104, not the 112
+  // that 64k / 2 would allow; two CTAs of one consumer (256 x 128) give it 232.
   static constexpr int kLaunchRegs = 65536 / (Tile::kMinBlocksPerSm * kCtaThreads) / 8 * 8;
   static constexpr int kProducerRegs = Tile::kMinBlocksPerSm == 1 ? 40 : 24;
-  static constexpr int kConsumerRegs = Tile::kMinBlocksPerSm == 1 ? 232 : 104;
-  static_assert(128 * kProducerRegs + 256 * kConsumerRegs <= kCtaThreads * kLaunchRegs,
+  static constexpr int kConsumerRegs =
+      Tile::kMinBlocksPerSm == 1 || Tile::kConsumers == 1 ? 232 : 104;
+  static_assert(128 * kProducerRegs + Tile::kThreads * kConsumerRegs <= kCtaThreads * kLaunchRegs,
                 "setmaxnreg within the CTA's register pool");
-  static constexpr uint32_t kBytesQ = 128 * Dqk * 2;
+  static constexpr uint32_t kBytesQ = Tile::kBlockM * Dqk * 2;
   static constexpr uint32_t kBytesK = Tile::kBlockN * Dqk * 2;
   static constexpr uint32_t kBytesV = Tile::kBlockN * Dv * 2;
   static constexpr uint32_t kBytesStage = kBytesK + kBytesV;
-  static constexpr uint32_t kQBlockBytes = 128 * 128;  // one 64-column block of Q
+  static constexpr uint32_t kQBlockBytes = Tile::kBlockM * 128;  // one 64-column block of Q
   static constexpr uint32_t kOffStages = kBytesQ;
   static constexpr uint32_t kOffBar = kOffStages + kStages * kBytesStage;
   // q_full, k_full[kStages], v_full[kStages], empty[kStages], redo, q_empty (and the timeline's
@@ -77,25 +79,28 @@ struct FwdWsTraits : FwdTraitsBase<Elem_, Dqk, Dv, Tile_> {
   static_assert(Dqk % 64 == 0 && Dv % 64 == 0, "64-column TMA boxes");
   static_assert(kBytesStage % 1024 == 0 && kBytesQ % 1024 == 0, "1024-byte swizzle atoms");
   // The recomputation keeps K, V in stage 0 and P (128 x kBlockN) in stage 1.
-  static_assert(kStages >= 2 && 128 * Tile::kBlockN * 2 <= kBytesStage, "P scratch in stage 1");
+  static_assert(kStages >= 2 && Tile::kBlockM * Tile::kBlockN * 2 <= kBytesStage,
+                "P scratch in stage 1");
 };
 
-// Barriers of the two consumer warpgroups alone (named barrier 1, 256 threads): the producer
-// warp has left by the time they are used.
+// Barriers of the kThreads consumer threads alone (named barrier 1): the producer warp has left
+// by the time they are used.
+template <int kThreads>
 __device__ __forceinline__ void consumer_sync() {
-  asm volatile("bar.sync 1, 256;" ::: "memory");
+  asm volatile("bar.sync 1, %0;" ::"n"(kThreads) : "memory");
 }
+template <int kThreads>
 __device__ __forceinline__ bool consumer_or(bool x) {
   uint32_t r = 0;
   asm volatile(
       "{\n"
       ".reg .pred p, q;\n"
       "setp.ne.u32 p, %1, 0;\n"
-      "bar.red.or.pred q, 1, 256, p;\n"
+      "bar.red.or.pred q, 1, %2, p;\n"
       "selp.u32 %0, 1, 0, q;\n"
       "}\n"
       : "=r"(r)
-      : "r"(uint32_t(x))
+      : "r"(uint32_t(x)), "n"(kThreads)
       : "memory");
   return r != 0;
 }
@@ -244,10 +249,10 @@ __device__ __forceinline__ void init_ws_barriers(const WsRing<T>& ring) {
   for (int s = 0; s < T::kStages; ++s) {
     tma::barrier_init(ring.k_full(s), 1);
     tma::barrier_init(ring.v_full(s), 1);
-    tma::barrier_init(ring.empty(s), 256);  // every consumer thread arrives
+    tma::barrier_init(ring.empty(s), T::kThreads);  // every consumer thread arrives
   }
   tma::barrier_init(ring.redo(), 1);
-  tma::barrier_init(ring.q_empty(), 256);
+  tma::barrier_init(ring.q_empty(), T::kThreads);
 #if POLYHEAD_CUDA_TIMELINE
   for (int i = 0; i < kTimelineTallies; ++i) ptx::st_shared_u64(ring.tally(i), 0);
 #endif
@@ -317,7 +322,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
   // key: an item with partial tiles whose O ends non-finite is computed again, tile by tile,
   // with the Inf/NaN test and the exact path. The producer is done, so the consumers load the
   // tiles themselves, into stage 0, with P in stage 1.
-  if (partial && consumer_or(!isfinite(o_sum<T>(o)))) {
+  if (partial && consumer_or<T::kThreads>(!isfinite(o_sum<T>(o)))) {
     using Elem = typename T::Elem;
     const Elem* v_tile = reinterpret_cast<const Elem*>(smem_raw + (ring.v(0) - raw));
     Elem* p_scratch = reinterpret_cast<Elem*>(smem_raw + (ring.k(1) - raw));
@@ -331,7 +336,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
                                 tile.index);
       }
       tma::wait(ring.redo(), uint32_t(n & 1));
-      const bool exact = tile.slot != -1 && consumer_or(v_tile_nonfinite<T>(
+      const bool exact = tile.slot != -1 && consumer_or<T::kThreads>(v_tile_nonfinite<T>(
                                                 reinterpret_cast<const uint16_t*>(v_tile), c.ctid));
       float sc[1][T::kNTiles][4];
       issue_qk_sm90<T>(sc, ring.q(), ring.k(0), c.cw);
@@ -343,7 +348,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
       } else {
         exact_pv<T>(o, sc, p, w, tile, p_scratch, v_tile, c.warp_row0, c.lane);
       }
-      consumer_sync();  // every consumer is done with stage 0 before the next tile's copies
+      consumer_sync<T::kThreads>();  // every consumer is done with stage 0 before the next copies
     }
   }
   if (marks) timeline_mark(p, kTlLoopEnd0 + 3 * c.cw);

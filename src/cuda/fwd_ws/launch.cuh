@@ -31,7 +31,7 @@ void check_register_pool(const char* name) {
     POLYHEAD_CUDA_CHECK(cudaFuncGetAttributes(&a, kKernel));
     return a.numRegs;
   }();
-  constexpr int kNeeded = 128 * T::kProducerRegs + 256 * T::kConsumerRegs;
+  constexpr int kNeeded = 128 * T::kProducerRegs + T::kThreads * T::kConsumerRegs;
   POLYHEAD_CHECK(regs * T::kCtaThreads >= kNeeded, "cuda backend: ", name, " was compiled with ",
                  regs, " registers per thread, but its warpgroups claim ", kNeeded,
                  " registers in all (", T::kCtaThreads, " threads need at least ",

@@ -92,7 +92,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
     if (marks) timeline_mark(p, kTlLoopEnd0 + 3 * c.cw, 0, item);
     tma::arrive(ring.q_empty());  // every S product of the item has completed
     // Partial tiles whose V holds Inf/NaN (see kernel.cuh): the exact pass takes the item.
-    if (partial && consumer_or(!isfinite(o_sum<T>(o))) && c.ctid == 0) {
+    if (partial && consumer_or<T::kThreads>(!isfinite(o_sum<T>(o))) && c.ctid == 0) {
       p.redo_items[atomicAdd(p.redo_count, 1)] = item;
     }
     write_output<T, kPatched>(o, softmax, p, w, sl2, c.warp_row0, c.lane);
