@@ -45,7 +45,9 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
   size_t ctas = 0;
   for (size_t b = 0; b + kTimelineFields <= words.size(); b += kTimelineFields) {
     const uint64_t* t = words.data() + b;
-    if (t[kTlSm] == 0 || t[kTlEnd0] == 0 || t[kTlEnd1] == 0) continue;  // no item, or no marks
+    if (t[kTlSm] == 0 || t[kTlEnd0] == 0) continue;  // no item, or no marks
+    // Two consumer warpgroups, or one (the 64-row tiles, tile_size.h: no marks of a second).
+    const int consumers = t[kTlEnd1] != 0 ? 2 : 1;
     ++ctas;
     const uint64_t start = t[kTlStart], end = std::max(t[kTlEnd0], t[kTlEnd1]);
     // Signed: in the persistent kernel the producer issues an item's Q before its consumers
@@ -59,11 +61,13 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
     epilogue.push_back(since(t[kTlEnd0], t[kTlLoopEnd0]));
     total.push_back(since(end, start));
     kv_wait.push_back(double(t[kTlKvWait0]) / loop.back());
-    kv_wait.push_back(double(t[kTlKvWait1]) / since(t[kTlLoopEnd1], t[kTlQLanded1]));
+    if (consumers == 2) {
+      kv_wait.push_back(double(t[kTlKvWait1]) / since(t[kTlLoopEnd1], t[kTlQLanded1]));
+    }
     empty_wait.push_back(double(t[kTlEmptyWait]));
     if (t[kTlTiles] > 1) {
       const double iters = double(t[kTlTiles] - 1);
-      for (int cw = 0; cw < 2; ++cw) {
+      for (int cw = 0; cw < consumers; ++cw) {
         double rest =
             since(t[kTlLoopEnd0 + 3 * cw], t[kTlQLanded0 + 3 * cw]) - double(t[kTlKvWait0 + cw]);
         for (int k = 0; k < kTlPhases; ++k) {
@@ -106,12 +110,13 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
       us(median_of(gaps)), median_of(gaps), busy > 0 ? 100.0 * loop_sum / busy : 0.0,
       100.0 * median_of(kv_wait), us(median_of(empty_wait)), median_of(empty_wait));
   if (phase[0][0].empty()) return;
-  std::printf("  per iteration, cycles (warpgroup 0 / 1):");
+  const bool two = !phase[1][0].empty();
+  std::printf("  per iteration, cycles (warpgroup %s):", two ? "0 / 1" : "0");
   static const char* kNames[kTlPhases + 1] = {"top",     "turn",     "issue", "S wait", "mask",
                                               "softmax", "P V wait", "post",  "rest"};
   for (int k = 0; k <= kTlPhases; ++k) {
-    std::printf("%s %s %.0f / %.0f", k == 0 ? "" : ",", kNames[k], median_of(phase[0][k]),
-                median_of(phase[1][k]));
+    std::printf("%s %s %.0f", k == 0 ? "" : ",", kNames[k], median_of(phase[0][k]));
+    if (two) std::printf(" / %.0f", median_of(phase[1][k]));
   }
   std::printf("\n");
 }
