@@ -97,14 +97,13 @@ template <>
 struct FwdSm90Tile<256, 256> : FwdTileShape<128, 64, 8, 1> {};
 
 // Tiles of the warp-specialized Hopper kernel (fwd_ws/): 128 query rows (two consumer
-// warpgroups of 64 rows, up to 232 registers per thread through setmaxnreg; Consumers 1: 64
-// rows, one warpgroup) x kBlockN keys, K
-// and V in a ring of kStages (K, V) stages filled by TMA; shared memory (KiB) is
-// Q + kStages x (K + V) of 227. kOverlap and kPingPong pick the consumers' schedule
-// (fwd_ws/consumer.cuh). kAutoMinKeys: the dispatcher picks this kernel over the wgmma one from
-// this many keys per sequence on (-1: only when asked for, FwdFamily::ws). CtasPerSm 2 (d64)
-// gives each CTA half of the SM: launched at 80 registers per thread, the consumers
-// 104 and the producer 24 (with 112 it hung on the H200 in gpu-ab call 13: setmaxnreg.inc
+// warpgroups of 64 rows, up to 232 registers per thread through setmaxnreg; with Consumers 1,
+// 64 rows and one warpgroup) x kBlockN keys, K and V in a ring of kStages (K, V) stages filled
+// by TMA; shared memory (KiB) is Q + kStages x (K + V) of 227. kOverlap and kPingPong pick the
+// consumers' schedule (fwd_ws/consumer.cuh). kAutoMinKeys: the dispatcher picks this kernel over
+// the wgmma one from this many keys per sequence on (-1: only when asked for, FwdFamily::ws).
+// CtasPerSm 2 (d64) gives each CTA half of the SM: launched at 80 registers per thread, the
+// consumers 104 and the producer 24 (with 112 it hung on the H200 in gpu-ab call 13: setmaxnreg.inc
 // waits for registers the CTA's pool does not have). One consumer at two CTAs per SM launches
 // at 128 registers: the consumer gets 232, the producer 24.
 //

@@ -78,7 +78,7 @@ struct FwdWsTraits : FwdTraitsBase<Elem_, Dqk, Dv, Tile_> {
                 "shared memory of the SM's CTAs");
   static_assert(Dqk % 64 == 0 && Dv % 64 == 0, "64-column TMA boxes");
   static_assert(kBytesStage % 1024 == 0 && kBytesQ % 1024 == 0, "1024-byte swizzle atoms");
-  // The recomputation keeps K, V in stage 0 and P (128 x kBlockN) in stage 1.
+  // The recomputation keeps K, V in stage 0 and P (kBlockM x kBlockN) in stage 1.
   static_assert(kStages >= 2 && Tile::kBlockM * Tile::kBlockN * 2 <= kBytesStage,
                 "P scratch in stage 1");
 };
