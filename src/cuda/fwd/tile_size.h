@@ -167,7 +167,8 @@ struct FwdWsTile<256, 256> : FwdWsShape<64, 2, false, false, 0> {};
 //     the tensor cores idle through each item's Q wait, first tile and epilogue.
 //   64 x 64, two CTAs per SM, 2 stages (80 KiB each), overlap (no ping-pong: the other CTA's
 //     products fill the tensor cores), bits ahead: 171.0 against 143.8 (1.189x, call 32); the
-//     same serial 154.4. (Three stages do not fit two CTAs.)
+//     same serial 154.4. Three shared stages do not fit two CTAs; separate K and V rings of 3
+//     and 2 stages do, and ran 1.010x (call 36, dev/cuda_fwd/rejected/ws-na-k3v2.patch).
 // Only the pairs specialized here have them.
 template <int Dqk, int Dv>
 struct FwdWsNaTile;
