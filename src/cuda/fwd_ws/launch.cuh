@@ -85,6 +85,23 @@ void launch_ws_kernels(const FwdParams& p, const CUtensorMap& tq, const CUtensor
   POLYHEAD_CUDA_CHECK_LAUNCH("fwd_ws_exact_items_kernel");
 }
 
+// O's tensor map for the TMA stores of the one-CTA-per-item kernel (fwd_ws/epilogue.cuh), from
+// `describe()` (O's TmaTensor), where O suits one: the rows the staged epilogue stores 16 bytes
+// at a time (o_rows_vec16), and a layout make_tensor_map_sw128 accepts. Sets p.o_tma; elsewhere
+// (the persistent form, other layouts) the threads store O and the kernel never reads the map
+// returned, `unused`.
+template <typename Describe>
+CUtensorMap o_store_map(FwdParams& p, const CUtensorMap& unused, Describe describe) {
+  p.o_tma = p.redo_count == nullptr && o_rows_vec16(p);
+  if (!p.o_tma) return unused;
+  try {
+    return make_tensor_map_sw128(describe());
+  } catch (const Error&) {  // a layout TMA cannot describe: the threads store O
+    p.o_tma = false;
+    return unused;
+  }
+}
+
 // Patch order (rank-2 grids, batched): the three tensor maps, one box per (sub-)patch, and the
 // launch; kPersistent: whether the persistent form is instantiated for T.
 template <typename T, bool kPersistent>
@@ -105,20 +122,12 @@ void launch_ws_patched(const FwdParams& p, cudaStream_t stream) {
   const CUtensorMap tv =
       make_tensor_map_sw128(patch_tensor(p.v, p.order, p.batch, heads_kv, T::kHeadDimV,
                                          p.v_batch_stride, p.v_row_stride, p.v_head_stride));
-  // O by TMA stores where it suits a tensor map (as in launch_fwd_ws), one box per consumer
-  // warpgroup: the 64 positions of its rows.
+  // O by TMA stores, one box per consumer warpgroup: the 64 positions of its rows.
   FwdParams pw = p;
-  CUtensorMap to = tq;
-  pw.o_tma = p.redo_count == nullptr && o_rows_vec16(p);
-  if (pw.o_tma) {
-    try {
-      to = make_tensor_map_sw128(patch_tensor(p.o, p.order, p.batch, p.heads_q, T::kHeadDimV,
-                                              p.o_batch_stride, p.o_row_stride, p.o_head_stride,
-                                              64));
-    } catch (const Error&) {  // a layout TMA cannot describe: the threads store O
-      pw.o_tma = false;
-    }
-  }
+  const CUtensorMap to = o_store_map(pw, tq, [&] {
+    return patch_tensor(p.o, p.order, p.batch, p.heads_q, T::kHeadDimV, p.o_batch_stride,
+                        p.o_row_stride, p.o_head_stride, 64);
+  });
   if constexpr (kPersistent) {
     launch_ws_kernels<T, true>(pw, tq, tk, tv, to, p.batch, stream);
   } else {
@@ -150,21 +159,12 @@ void launch_fwd_ws(const FwdParams& p, cudaStream_t stream) {
   const CUtensorMap tv =
       make_tensor_map_sw128(token_rows_tensor(p.v, batch, p.rows_k, heads_kv, Dv, p.v_batch_stride,
                                               p.v_row_stride, p.v_head_stride, T::kBlockN));
-  // O by TMA stores (fwd_ws/epilogue.cuh) where its rows suit a tensor map: the rows the staged
-  // epilogue stores 16 bytes at a time (o_rows_vec16), and a layout make_tensor_map_sw128
-  // accepts. The persistent form keeps its register epilogue.
+  // O by TMA stores, one box per consumer warpgroup: its 64 rows.
   FwdParams pw = p;
-  CUtensorMap to = tq;
-  pw.o_tma = p.redo_count == nullptr && o_rows_vec16(p);
-  if (pw.o_tma) {
-    try {
-      to = make_tensor_map_sw128(token_rows_tensor(p.o, batch, p.rows_q, p.heads_q, Dv,
-                                                   p.o_batch_stride, p.o_row_stride,
-                                                   p.o_head_stride, 64));
-    } catch (const Error&) {  // a layout TMA cannot describe: the threads store O
-      pw.o_tma = false;
-    }
-  }
+  const CUtensorMap to = o_store_map(pw, tq, [&] {
+    return token_rows_tensor(p.o, batch, p.rows_q, p.heads_q, Dv, p.o_batch_stride, p.o_row_stride,
+                             p.o_head_stride, 64);
+  });
   launch_ws_kernels<T, false>(pw, tq, tk, tv, to, batch, stream);
 }
 
