@@ -209,12 +209,12 @@ TEST(CudaFwd, WarpSpecialized) {
   }
 }
 
-// The warp-specialized kernel's 64-key neighborhood tiles (FwdOverrides::ws_na_tiles, d128):
-// rank-2 neighborhoods in patch order with 8 x 8 sub-patches, each query tile loaded as two
-// sub-patch boxes; GQA, two sequences, sinks and softcap, Inf and NaN in V at keys some rows of
-// their partial tiles cannot see (the consumers' recomputation), padded token strides and fp32
-// O, picked by the dispatcher and forced; and the same problems on the 128-key tiles
-// (ws_na_tiles off).
+// The warp-specialized kernel's neighborhood tiles (FwdOverrides::ws_na_tiles, d128): rank-2
+// neighborhoods in patch order on 64 x 64 tiles over 8 x 8 sub-patches, one consumer warpgroup
+// per CTA, each query tile one sub-patch box; GQA, two sequences, sinks and softcap, Inf and NaN in
+// V at keys some rows of their partial tiles cannot see (the consumers' recomputation), padded
+// token strides and fp32 O, picked by the dispatcher and forced; and the same problems on the
+// 128-key tiles (ws_na_tiles off).
 TEST(CudaFwd, WarpSpecializedNeighborhoodTiles) {
   SKIP_WITHOUT_GPU();
   if (!device_is_sm90() || !config_compiled(DType::bf16, 128, 128, cuda::FwdFamily::ws)) {

@@ -34,8 +34,7 @@ AttentionProblem na_problem(const NeighborhoodMask& m, int64_t heads = 2) {
 void expect_exact(const NeighborhoodMask& m, TileShape tile) {
   const AttentionProblem p = na_problem(m);
   const ProblemShape s = validate(p);
-  // 64-row tiles run on the order of 128-position patches, a query tile per half.
-  const auto order = cuda::choose_patch_order(p, s, TileShape{128, tile.n});
+  const auto order = cuda::choose_patch_order(p, s, tile);
   ASSERT_TRUE(order.has_value()) << p.mask.to_string();
   const int64_t tokens = s.seqlen_q;
   std::vector<uint8_t> hit(size_t(tokens), 0);
@@ -111,7 +110,7 @@ TEST(PatchOrder, SubPatchesForNarrowKeyTiles) {
   const ProblemShape s = validate(p);
   for (auto [tile, most] : {std::pair{TileShape{128, 128}, 9}, std::pair{TileShape{128, 64}, 12},
                             std::pair{TileShape{64, 64}, 9}}) {
-    const auto order = cuda::choose_patch_order(p, s, TileShape{128, tile.n});
+    const auto order = cuda::choose_patch_order(p, s, tile);
     ASSERT_TRUE(order.has_value());
     EXPECT_EQ(order->sub_bits, tile.n == 64 ? 6 : 7);
     const cuda::HostBlockMap map = cuda::build_patch_block_map(p, s, *order, tile);

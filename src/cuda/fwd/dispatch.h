@@ -37,10 +37,10 @@ struct FwdOverrides {
   // CTA per item on the H200 except d256 at 4k-8k keys, docs/cuda-forward.md): one CTA per SM
   // over the work list, then the exact pass over listed items.
   bool ws_persistent = false;
-  // Rank-2 neighborhoods in patch order on the warp-specialized kernel with the pair's 64-key
-  // neighborhood tiles (FwdWsNaTile, tile_size.h; NA-2D 17x17 124.2 TFLOP/s against 109.6 with
-  // 128-key tiles, gpu-ab call 14, and 135.9 with their bits loaded ahead, call 16); one CTA per
-  // item (ws_persistent does not apply).
+  // Rank-2 neighborhoods in patch order on the warp-specialized kernel with the pair's
+  // neighborhood tiles (FwdWsNaTile, tile_size.h: 64 x 64 on one consumer warpgroup, two CTAs per
+  // SM; NA-2D 17x17 171.0 TFLOP/s against 109.6 on 128 x 128 tiles, gpu-ab calls 14-32); one CTA
+  // per item (ws_persistent does not apply).
   bool ws_na_tiles = true;
 #if POLYHEAD_CUDA_TIMELINE
   // Where the warp-specialized kernel writes its phase timestamps (timeline.h), or null.

@@ -40,8 +40,8 @@ int64_t blocks_reached(int64_t grid, int64_t query, int64_t key, int64_t reach, 
 std::optional<TokenOrder> choose_patch_order(const AttentionProblem& p, const ProblemShape& s,
                                              TileShape tile) {
   const auto* m = p.mask.get_if<NeighborhoodMask>();
-  if (m == nullptr || m->rank < 2 || s.varlen || p.alibi_slopes || tile.m != 128 ||
-      (tile.n != 64 && tile.n != 128)) {
+  if (m == nullptr || m->rank < 2 || s.varlen || p.alibi_slopes ||
+      (tile.m != 64 && tile.m != 128) || (tile.n != 64 && tile.n != 128)) {
     return std::nullopt;
   }
   const Dims3 d = dims3(*m);

@@ -12,8 +12,9 @@
 
 namespace polyhead::cuda {
 
-// The patch order for `p` on `tile` (tile.m = 128, tile.n = 64 or 128), or nullopt when the
-// problem does not qualify: a neighborhood mask of rank 2 or 3 on every head, a batch of
+// The patch order for `p` on `tile` (tile.m = 64 or 128, tile.n = 64 or 128; patches of 128
+// positions either way, a 64-row tile being half of one), or nullopt when the problem does not
+// qualify: a neighborhood mask of rank 2 or 3 on every head, a batch of
 // equal sequences (no cu_seqlens), no ALiBi (its distances are token positions), and a grid
 // whose extents some power-of-two patch of 128 tokens divides. Of those patches (and, for
 // 64-key tiles, of their splits into two sub-patches) it picks the one whose neighborhoods

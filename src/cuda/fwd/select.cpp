@@ -183,10 +183,7 @@ const TcConfig* select_tc(const AttentionProblem& p, const ProblemShape& s, cuda
   if (ws_patched != nullptr && overrides.patch_order && overrides.kv_splits <= 1 &&
       (ws_patched->tile.n == 128 || ws_patched == ws_na)) {
     const auto* na = p.mask.get_if<NeighborhoodMask>();
-    // The order of 128-position patches also serves 64-row tiles (a sub-patch each).
-    if (na != nullptr && na->rank == 2) {
-      ws_order = choose_patch_order(p, s, TileShape{128, ws_patched->tile.n});
-    }
+    if (na != nullptr && na->rank == 2) ws_order = choose_patch_order(p, s, ws_patched->tile);
   }
   const std::string ws_why = ws == nullptr
                                  ? "no instance for this dtype and head dims on this device"
