@@ -56,7 +56,7 @@ __device__ __forceinline__ uint32_t staged_chunk(int r, int c) {
 }
 
 // `q`: the shared-memory Q tile whose rows the item's O passes through (WsRing::q in the
-// kernels of kernel.cuh; the item's own Q buffer in stream.cuh).
+// kernels of kernel.cuh).
 template <typename T, bool kPatched>
 __device__ __forceinline__ void write_output_ws(float (&o)[1][T::kDTiles][4], OnlineSoftmax<T>& sm,
                                                 const FwdParams& p, const WorkTile& w, float sl2,
