@@ -51,6 +51,20 @@ __device__ __forceinline__ void transform_scores(float (&s)[T::kMTiles][T::kNTil
   }
 }
 
+// Sets the scores of one of a thread's rows (h: r or r + 8 of its m16 tile) that `rule` does not
+// show to -inf.
+template <typename T>
+__device__ __forceinline__ void mask_row(float (&s)[T::kNTiles][4], int h,
+                                         const RowRule<T::kBlockN>& rule, int lane) {
+#pragma unroll
+  for (int nt = 0; nt < T::kNTiles; ++nt) {
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      if (!rule.visible(nt * 8 + 2 * (lane & 3) + e)) s[nt][2 * h + e] = -INFINITY;
+    }
+  }
+}
+
 // Sets the scores of invisible (row, key) pairs of a partial tile to -inf.
 template <typename T>
 __device__ __forceinline__ void mask_scores(float (&s)[T::kMTiles][T::kNTiles][4],
@@ -61,14 +75,8 @@ __device__ __forceinline__ void mask_scores(float (&s)[T::kMTiles][T::kNTiles][4
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int r = warp_row0 + mt * 16 + (lane >> 2) + 8 * h;
-      const auto rule = row_rule<T::kBlockM, T::kBlockN>(p, tile, r, w.q_tile * T::kBlockM + r, w);
-#pragma unroll
-      for (int nt = 0; nt < T::kNTiles; ++nt) {
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          if (!rule.visible(nt * 8 + 2 * (lane & 3) + e)) s[mt][nt][2 * h + e] = -INFINITY;
-        }
-      }
+      mask_row<T>(s[mt], h,
+                  row_rule<T::kBlockM, T::kBlockN>(p, tile, r, w.q_tile * T::kBlockM + r, w), lane);
     }
   }
 }

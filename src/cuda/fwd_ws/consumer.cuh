@@ -171,16 +171,7 @@ __device__ __forceinline__ void ws_scores_bits(float (&sc)[1][T::kNTiles][4], co
   if (p.transform) transform_scores<T>(sc, p, w, tile.index * T::kBlockN, warp_row0, lane);
   if (tile.slot >= 0 && p.mask_mode == FwdMaskMode::kBlockMap) {
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-#pragma unroll
-      for (int nt = 0; nt < T::kNTiles; ++nt) {
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const int col = nt * 8 + 2 * (lane & 3) + e;
-          if (!bits[h].visible(col)) sc[0][nt][2 * h + e] = -INFINITY;
-        }
-      }
-    }
+    for (int h = 0; h < 2; ++h) mask_row<T>(sc[0], h, bits[h], lane);
   } else if (tile.slot != -1) {
     mask_scores<T>(sc, p, w, tile, warp_row0, lane);
   }
