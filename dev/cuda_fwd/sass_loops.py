@@ -41,7 +41,7 @@ def instructions(lines, lo, hi):
 
 def branch_target(text):
     m = re.search(r"BRA\s+.*?0x([0-9a-f]+)\s*$", text)
-    return int(m.group(1), 16) if m and "BRA" in text else None
+    return int(m.group(1), 16) if m else None
 
 
 def loops(ins):
