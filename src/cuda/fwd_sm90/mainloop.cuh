@@ -119,12 +119,15 @@ __device__ __forceinline__ void issue_qk_sm90(float (&s)[1][T::kNTiles][4], uint
                                               uint32_t sk, int wg) {
   sm90::fence_operands(s[0]);
   sm90::fence();
+  const uint64_t a0 = sm90::desc_sw128(sq + uint32_t(wg * 64 * 128), 16, 1024);
+  const uint64_t b0 = sm90::desc_sw128(sk, 16, 1024);
 #pragma unroll
   for (int kk = 0; kk < T::kHeadDimQK / 16; ++kk) {
-    const uint32_t a = sq + uint32_t((kk / 4) * T::kBlockM * 128 + wg * 64 * 128 + (kk % 4) * 32);
-    const uint32_t b = sk + uint32_t((kk / 4) * T::kBlockN * 128 + (kk % 4) * 32);
-    sm90::wgmma_ss<typename T::Elem, T::kBlockN>(s[0], sm90::desc_sw128(a, 16, 1024),
-                                                 sm90::desc_sw128(b, 16, 1024), kk > 0 ? 1 : 0);
+    const uint64_t a =
+        sm90::desc_advance(a0, uint32_t((kk / 4) * T::kBlockM * 128 + (kk % 4) * 32));
+    const uint64_t b =
+        sm90::desc_advance(b0, uint32_t((kk / 4) * T::kBlockN * 128 + (kk % 4) * 32));
+    sm90::wgmma_ss<typename T::Elem, T::kBlockN>(s[0], a, b, kk > 0 ? 1 : 0);
   }
   sm90::commit();
 }
@@ -168,11 +171,11 @@ __device__ __forceinline__ void issue_pv_sm90(float (&o)[1][T::kDTiles][4],
                                               uint32_t (&pa)[T::kBlockN / 16][4], uint32_t sv) {
   sm90::fence_operands(o[0]);
   sm90::fence();
+  const uint64_t b0 = sm90::desc_sw128(sv, T::kBlockN * 128, 1024);
 #pragma unroll
   for (int kc = 0; kc < T::kBlockN / 16; ++kc) {
-    const uint32_t b = sv + uint32_t(kc * 16 * 128);
-    sm90::wgmma_rs<typename T::Elem, T::kHeadDimV>(o[0], pa[kc],
-                                                   sm90::desc_sw128(b, T::kBlockN * 128, 1024), 1);
+    sm90::wgmma_rs<typename T::Elem, T::kHeadDimV>(
+        o[0], pa[kc], sm90::desc_advance(b0, uint32_t(kc * 16 * 128)), 1);
   }
   sm90::commit();
 }

@@ -37,6 +37,15 @@ __device__ __forceinline__ uint64_t desc_sw128(uint32_t smem_addr, uint32_t lead
          (uint64_t((stride_bytes >> 4) & 0x3FFFu) << 32) | (uint64_t(1) << 62);
 }
 
+// The descriptor of the matrix `bytes` further on than the one `desc` describes: its start
+// address field (address / 16, 14 bits) plus bytes / 16. Exact for 16-byte multiples within
+// shared memory (every address below 2^18), so a product's k-steps add constants to one
+// descriptor instead of rebuilding each from its address.
+__device__ __forceinline__ uint64_t desc_advance(uint64_t desc, uint32_t bytes) {
+  const uint32_t lo = uint32_t(desc) + (bytes >> 4), hi = uint32_t(desc >> 32);
+  return (uint64_t(hi) << 32) | lo;
+}
+
 // Orders this thread's earlier register and shared-memory accesses before the next wgmma.
 __device__ __forceinline__ void fence() {
   asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
