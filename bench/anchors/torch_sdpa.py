@@ -5,8 +5,10 @@
 
 cases.json is written by `cuda_fwd_bench --cases` (same shapes, same FLOP counts). For each case:
 PyTorch SDPA with the FLASH_ATTENTION backend (FlashAttention-2) and the CUDNN_ATTENTION backend
-on dense and causal cases, and FlexAttention (torch.compile) where --flex selects the case
-(sliding window, 2-D neighborhood and the D=128 16k dense cases by default). Tensors are bf16
+on dense and causal cases (on the causal sliding window, cuDNN through its frontend's graph API,
+bench/anchors/cudnn_fe.py, when that module is present), and FlexAttention (torch.compile)
+where --flex selects the case (sliding window, 2-D neighborhood and the D=128 16k dense cases by
+default). Tensors are bf16
 in the [B, S, H, D] memory layout polyhead uses, passed to SDPA as [B, H, S, D] views. Method
 as in cuda_fwd_bench: warm-up, then N timed calls between CUDA events after an L2 flush,
 median reported; TFLOP/s from the case's FLOP count (2 * Hq * (Dqk + Dv) * unmasked pairs).
@@ -20,6 +22,8 @@ import warnings
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
+
+import cudnn_fe
 
 FLEX_DEFAULT = ("window", "na2d", "dense_d128_s16384", "causal_d128_s16384")
 
@@ -38,6 +42,22 @@ def timed(fn, repeats, flush):
         stop.synchronize()
         times.append(start.elapsed_time(stop))
     return statistics.median(times)
+
+
+def cudnn_window(module, q, k, v, window, flops, repeats, flush):
+    """(TFLOP/s, note) of cuDNN's causal sliding window through its frontend, or (None, why)."""
+    if module is None:
+        return None, "no cuDNN frontend module (scripts/prepare-device-deps stages it)"
+    try:
+        attn = cudnn_fe.WindowAttention(module, q, k, v, window)
+        err = attn.max_error()
+        if not err < 0.03:  # bf16 output: a convention mismatch gives O(1) errors
+            return None, f"cuDNN frontend window result differs from ours (max error {err:.3g})"
+        ms = timed(attn, repeats, flush)
+        return flops / (ms * 1e-3) / 1e12, (f"cuDNN frontend {module.__version__} graph, "
+                                            f"sliding_window_length (max error {err:.2g})")
+    except Exception as e:  # a refusal is a result, not a failure
+        return None, f"cuDNN frontend: {type(e).__name__}: {str(e).splitlines()[0][:160]}"
 
 
 def na_mask_mod(grid, kernel):
@@ -69,6 +89,7 @@ def main():
     flush = torch.empty(512 << 20, dtype=torch.uint8, device="cuda")
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
     flex = torch.compile(flex_attention, dynamic=False)
+    cudnn_fe_module = cudnn_fe.load()
 
     results = []
     print(f"{'case':34s} {'FA2':>8s} {'cuDNN':>8s} {'Flex':>8s}  (TFLOP/s)", flush=True)
@@ -85,6 +106,10 @@ def main():
         causal = c["kind"] == "causal"
         gqa = Hq != Hkv
         for key, backend in (("fa2", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION)):
+            if c["kind"] == "window" and key == "cudnn":
+                row[key], row[key + "_note"] = cudnn_window(cudnn_fe_module, q, k, v, c["window"],
+                                                            flops, args.repeats, flush)
+                continue
             if c["kind"] not in ("dense", "causal", "decode"):
                 row[key] = None
                 row[key + "_note"] = "no window or neighborhood masks in SDPA's fused backends"
@@ -123,6 +148,7 @@ def main():
         del q, k, v
     json.dump({"gpu": torch.cuda.get_device_name(), "torch": torch.__version__,
                "cudnn": torch.backends.cudnn.version(), "repeats": args.repeats,
+               "cudnn_frontend": getattr(cudnn_fe_module, "__version__", None),
                "results": results}, open(args.json, "w"), indent=2)
 
 
