@@ -9,16 +9,33 @@ that a barrier has already run two phases past (try_wait.parity cannot tell thos
 
     python3 dev/cuda_fwd/stagger_protocol_sim.py [KSOLO] [--k-stages N] [--v-stages N] [--runs N]
 
-It found nothing for kSolo 1 and 2 with 3 + 2 and 2 + 3 stages, yet kSolo = 2 hung on the H200
-(gpu-ab call 38): what the model leaves out (per-thread arrivals, the epilogue's TMA store, the
-warps of a warpgroup drifting apart between turns) is where to look next.
+Waits follow try_wait.parity's semantics: a wait for completion a of a barrier that has
+completed c phases passes when c - a is odd. So a warpgroup that waits one phase ahead of the
+barrier passes before its data has landed, which happens when it skips more entries of a stage
+than the ring is deep (another warpgroup's lone entries, dummies) and the entry before its own on
+that stage is still in flight.
+
+Session 12's version counted phases instead of parities and found nothing. With parities
+(session 13):
+- kSolo 1, 3 K + 2 V stages: no failure, with or without items of no tiles.
+- kSolo 1, 2 K + 3 V (rejected/ws-stagger-k2v3.patch, the fastest form): premature passes.
+  Warpgroup 1's first entry (position 2) shares its K stage with the first dummy (position 0),
+  and with items of no tiles later entries fail too.
+- kSolo 2, both stage splits: premature passes in almost every run. At the start, warpgroup 1's
+  first entry (position 4) shares a K stage with warpgroup 0's first lone tile (position 1),
+  whose copy is still in flight when Q has landed. That explains the hang on the H200 (gpu-ab
+  call 38).
+--touch wait / release model two repairs: waiting on the skipped entries (parity overruns) and
+also releasing them (deadlocks). Neither works, so the layout itself has to keep every
+warpgroup's consecutive entries on a stage at most one phase apart.
 """
 import argparse
 import random
 
 
 class MBarrier:
-    def __init__(self, count):
+    def __init__(self, count, name=""):
+        self.name = name
         self.count = count
         self.pending = count
         self.phase = 0  # completed phases
@@ -33,13 +50,16 @@ class MBarrier:
 
 
 class Model:
-    def __init__(self, k_stages, v_stages, solo):
-        self.kk, self.kv, self.solo = k_stages, v_stages, solo
+    def __init__(self, k_stages, v_stages, solo, touch=False):
+        # touch: "" (the patch), "wait" (a warpgroup also waits on the full barriers of the
+        # entries it skips), "release" (and releases them too, so every entry's release needs
+        # both warpgroups and a lone entry's owner arrives once per thread)
+        self.kk, self.kv, self.solo, self.touch = k_stages, v_stages, solo, touch
         self.bars = {}
 
     def bar(self, name, count):
         if name not in self.bars:
-            self.bars[name] = MBarrier(count)
+            self.bars[name] = MBarrier(count, name)
         return self.bars[name]
 
     def kfull(self, s): return self.bar(("k_full", s), 1)
@@ -55,12 +75,12 @@ class Model:
         if e >= self.kk:
             yield ("wait", self.kempty(sk), e // self.kk - 1)
         yield ("arrive", self.kfull(sk), 1)
-        if dummy:
+        if dummy and self.touch != "release":  # with "release" both warpgroups skip it
             yield ("arrive", self.kempty(sk), 256)
         if e >= self.kv:
             yield ("wait", self.vempty(sv), e // self.kv - 1)
         yield ("arrive", self.vfull(sv), 1)
-        if dummy:
+        if dummy and self.touch != "release":
             yield ("arrive", self.vempty(sv), 256)
 
     def pairs(self, e, prev_n, n):
@@ -84,8 +104,20 @@ class Model:
         yield from self.pairs(e, prev_n, 0)
 
     # ---- a consumer warpgroup (the kernel's item loop and consume_stagger)
+    def skipped(self, last, p):
+        # --touch: wait (without consuming) on the full barriers of the entries between this
+        # warpgroup's last entry and its next, so that it never waits a phase ahead.
+        if self.touch:
+            for x in range(last + 1, p):
+                yield ("wait", self.kfull(x % self.kk), x // self.kk)
+                if self.touch == "release":
+                    yield ("arrive", self.kempty(x % self.kk), 128)
+                yield ("wait", self.vfull(x % self.kv), x // self.kv)
+                if self.touch == "release":
+                    yield ("arrive", self.vempty(x % self.kv), 128)
+
     def consumer(self, cw, items):
-        e = 0
+        e, last = 0, -1
         for it, n in enumerate(items):
             shared, b = max(0, n - self.solo), it & 1
             yield ("wait", self.qfull(b), it // 2)
@@ -100,11 +132,14 @@ class Model:
                     opens = lambda j, s=shared: j + 1 < s
                     if shared > 0:
                         yield ("open", 2)
-                per = lambda j: 128 if sh(j) else 256  # arrivals of the warpgroup
+                # arrivals of the warpgroup
+                per = lambda j: 128 if sh(j) or self.touch == "release" else 256
                 for j in range(n):
                     p = pos(j)
                     if j > 0:
                         yield ("wait", self.vfull(pos(j - 1) % self.kv), pos(j - 1) // self.kv)
+                    yield from self.skipped(last, p)
+                    last = p
                     yield ("wait", self.kfull(p % self.kk), p // self.kk)
                     if sh(j):
                         yield ("sync", 2 + cw)
@@ -133,9 +168,16 @@ def run(model, items, rnd):
             if a is None:
                 continue
             if a[0] == "wait":
-                if a[1].phase > a[2] + 1:
+                # try_wait.parity sees only the parity of the completed phases: a wait for
+                # completion a passes whenever completed - a is odd, so a waiter one phase
+                # (or three) ahead of the barrier passes before its data has landed.
+                d = a[1].phase - a[2]
+                if d > 1:
                     return f"parity overrun: {k} waits completion {a[2]}, barrier at {a[1].phase}"
-                if a[1].phase > a[2]:
+                if d < 0 and d % 2 == 1:
+                    return (f"premature pass: {k} waits completion {a[2]} of {a[1].name}, "
+                            f"which has completed {a[1].phase}")
+                if d == 1:
                     ready.append(k)
             elif a[0] == "sync":
                 if opened[a[1]] == 1 or k not in blocked:
@@ -171,12 +213,14 @@ def main():
     ap.add_argument("--k-stages", type=int, default=3)
     ap.add_argument("--v-stages", type=int, default=2)
     ap.add_argument("--runs", type=int, default=3000)
+    ap.add_argument("--touch", choices=["wait", "release"], default="",
+                    help="consumers also wait on (and release) the entries they skip")
     args = ap.parse_args()
     bad = 0
     for seed in range(args.runs):
         rnd = random.Random(seed)
         items = [rnd.choice([0, 1, 2, 3, 4, 8, 9]) for _ in range(rnd.randint(1, 12))]
-        model = Model(args.k_stages, args.v_stages, args.solo)
+        model = Model(args.k_stages, args.v_stages, args.solo, args.touch)
         err = run(model, items, rnd)
         if err:
             bad += 1
