@@ -11,6 +11,7 @@ window convention that differs from ours (keys [i - window + 1, i]) is reported,
 """
 import math
 import os
+import sys
 
 import torch
 
@@ -29,7 +30,8 @@ def load():
             libdirs + [p for p in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep) if p])
     try:
         import cudnn
-    except ImportError:
+    except Exception as e:  # absent, or present but unable to load libcudnn: no such peer
+        print(f"cudnn_fe: no cuDNN frontend ({type(e).__name__}: {e})", file=sys.stderr)
         return None
     return cudnn
 
