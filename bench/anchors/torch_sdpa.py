@@ -8,10 +8,10 @@ PyTorch SDPA with the FLASH_ATTENTION backend (FlashAttention-2) and the CUDNN_A
 on dense and causal cases (on the causal sliding window, cuDNN through its frontend's graph API,
 bench/anchors/cudnn_fe.py, when that module is present), and FlexAttention (torch.compile)
 where --flex selects the case (sliding window, 2-D neighborhood and the D=128 16k dense cases by
-default). Tensors are bf16
-in the [B, S, H, D] memory layout polyhead uses, passed to SDPA as [B, H, S, D] views. Method
-as in cuda_fwd_bench: warm-up, then N timed calls between CUDA events after an L2 flush,
-median reported; TFLOP/s from the case's FLOP count (2 * Hq * (Dqk + Dv) * unmasked pairs).
+default). Tensors are bf16 in the [B, S, H, D] memory layout polyhead uses, passed to SDPA as
+[B, H, S, D] views. Method as in cuda_fwd_bench: warm-up, then N timed calls between CUDA events
+after an L2 flush, median reported; TFLOP/s from the case's FLOP count (2 * Hq * (Dqk + Dv) *
+unmasked pairs).
 """
 import argparse
 import json

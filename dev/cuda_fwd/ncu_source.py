@@ -4,8 +4,8 @@
     python3 dev/cuda_fwd/ncu_source.py A.sass.csv.gz            # one kernel
     python3 dev/cuda_fwd/ncu_source.py A.sass.csv.gz B.sass.csv.gz  # B against A
 
-For each file: warp-stall samples in all and by reason, the main loop (the backward branch with
-at least 16 HGMMA in its body that runs most often) with its executed instructions and samples
+For each file: warp-stall samples in all and by reason, the main loop (the most executed loop of
+sass_loops.py, a backward branch over HGMMA) with its executed instructions and samples
 per warp-iteration, the stall reasons inside and outside it, and the instructions with the most
 samples. With two files it also lists the opcodes whose samples and executions differ most, B
 less A. Samples are warp-time: with several warps per scheduler they say where warps wait, not
@@ -18,6 +18,8 @@ import csv
 import gzip
 import re
 import sys
+
+import sass_loops
 
 
 class Profile:
@@ -53,20 +55,13 @@ class Profile:
         return c
 
     def main_loop(self):
-        """(first, last) row of the hottest loop holding at least 16 HGMMA, or None."""
-        addr = [int(r[self.i_addr], 16) for r in self.rows]
-        at = {a: k for k, a in enumerate(addr)}
-        best = None
-        for k, r in enumerate(self.rows):
-            m = re.search(r"BRA\s+.*?0x([0-9a-f]+)\s*$", self.source(r))
-            if not m or int(m.group(1), 16) >= addr[k] or int(m.group(1), 16) not in at:
-                continue
-            j = at[int(m.group(1), 16)]
-            hgmma = sum("HGMMA" in self.source(x) for x in self.rows[j:k + 1])
-            runs = self.executed(self.rows[j])
-            if hgmma >= 16 and (best is None or runs > best[2]):
-                best = (j, k, runs)
-        return best[:2] if best else None
+        """(first, last) row of the most executed loop with HGMMA in it (sass_loops.loops), or
+        None."""
+        ins = [(int(r[self.i_addr], 16), self.source(r)) for r in self.rows]
+        row = {a: k for k, (a, _) in enumerate(ins)}
+        runs = lambda body: self.executed(self.rows[row[body[0][0]]])  # its first instruction's
+        best = max(sass_loops.loops(ins), key=runs, default=None)
+        return (row[best[0][0]], row[best[-1][0]]) if best else None
 
 
 def pct(part, whole):
@@ -87,15 +82,16 @@ def report(p):
         s = sum(p.samples(r) for r in body)
         print(f"  main loop: {k - j + 1} instructions, {iters} warp-iterations, "
               f"{sum(p.executed(r) for r in body) / iters:.0f} executed and "
-              f"{1000 * s / iters:.1f} samples per 1000 warp-iterations, {pct(s, total)} of samples")
+              f"{1000 * s / iters:.1f} samples per 1000 warp-iterations, "
+              f"{pct(s, total)} of samples")
         print("    inside:", ", ".join(f"{k2} {v}" for k2, v in p.by_reason(body).most_common(8)))
         rest = p.rows[:j] + p.rows[k + 1:]
         print("    outside:", ", ".join(f"{k2} {v}" for k2, v in p.by_reason(rest).most_common(6)))
     print("  hottest instructions:")
     for r in sorted(p.rows, key=lambda r: -p.samples(r))[:12]:
         top = sorted(((int(r[i] or 0), name) for i, name in p.reasons), reverse=True)[:2]
-        print(f"    {pct(p.samples(r), total):>6s} exec {p.executed(r):>9d}  {p.source(r)[:58]:58s} "
-              + ", ".join(f"{n} {v}" for v, n in top))
+        print(f"    {pct(p.samples(r), total):>6s} exec {p.executed(r):>9d}  "
+              f"{p.source(r)[:58]:58s} " + ", ".join(f"{n} {v}" for v, n in top))
 
 
 def diff(a, b):
