@@ -136,24 +136,76 @@ __device__ __forceinline__ void load_rows_ws(uint32_t dst, const CUtensorMap* ma
   }
 }
 
-// Positions [pos, pos + kRows) of one head, D columns, into `dst` as 64-column blocks of
-// kRows x 128 bytes, completing on `bar`: one copy per block, and in patch order one per block
-// and (sub-)patch of T::kBlockN positions (the order's 2^sub_bits, launch.cuh checks), so two
-// for a 128-row Q tile of 64-position sub-patches.
-template <typename T, int kRows, int D, bool kPatched>
-__device__ __forceinline__ void load_tile_ws(uint32_t dst, const CUtensorMap* map, uint32_t bar,
-                                             const TokenOrder& order, int32_t pos, int32_t first,
-                                             int32_t head, int32_t batch) {
+// The TMA boxes that hold positions [pos, pos + kRows) of one head, D columns: one per 64-column
+// block, and in patch order one per block and (sub-)patch of T::kBlockN positions (the order's
+// 2^sub_bits, launch.cuh checks), so two for a 128-row Q tile of 64-position sub-patches.
+// fn(r, cb, at) per box: its first row r, its column block cb and its coordinates.
+template <typename T, int kRows, int D, bool kPatched, typename Fn>
+__device__ __forceinline__ void for_each_box_ws(const TokenOrder& order, int32_t pos, int32_t first,
+                                                Fn fn) {
   constexpr int kBox = kPatched ? T::kBlockN : kRows;
 #pragma unroll
   for (int r = 0; r < kRows; r += kBox) {
     const WsRows at = ws_rows<kPatched, kBox>(order, pos + r, first);
 #pragma unroll
-    for (int cb = 0; cb < D / 64; ++cb) {
-      load_rows_ws<kPatched>(dst + uint32_t(cb) * (kRows * 128u) + uint32_t(r) * 128u, map, bar, cb,
-                             head, at, batch);
-    }
+    for (int cb = 0; cb < D / 64; ++cb) fn(r, cb, at);
   }
+}
+
+// Those boxes into `dst` as 64-column blocks of kRows x 128 bytes, completing on `bar`.
+template <typename T, int kRows, int D, bool kPatched>
+__device__ __forceinline__ void load_tile_ws(uint32_t dst, const CUtensorMap* map, uint32_t bar,
+                                             const TokenOrder& order, int32_t pos, int32_t first,
+                                             int32_t head, int32_t batch) {
+  for_each_box_ws<T, kRows, D, kPatched>(order, pos, first, [&](int r, int cb, WsRows at) {
+    load_rows_ws<kPatched>(dst + uint32_t(cb) * (kRows * 128u) + uint32_t(r) * 128u, map, bar, cb,
+                           head, at, batch);
+  });
+}
+
+// Those boxes into the L2 cache only.
+template <typename T, int kRows, int D, bool kPatched>
+__device__ __forceinline__ void prefetch_tile_ws(const CUtensorMap* map, const TokenOrder& order,
+                                                 int32_t pos, int32_t first, int32_t head,
+                                                 int32_t batch) {
+  for_each_box_ws<T, kRows, D, kPatched>(order, pos, first, [&](int, int cb, WsRows at) {
+    if constexpr (kPatched) {
+      tma::prefetch_l2_5d(map, cb * 64, head, at.a, at.b, batch);
+    } else {
+      tma::prefetch_l2_4d(map, cb * 64, head, at.a, batch);
+    }
+  });
+}
+
+// The Q tile of the CTA that will most likely start when one of the resident CTAs ends: the one
+// a full round of resident CTAs (SMs x kMinBlocksPerSm) after this one in launch order (x
+// fastest), into L2. A CTA's Q is the one tile of its item that no other CTA has read (K and V
+// tiles are shared with the neighbouring query tiles), so without this its first products wait
+// for device memory. Not for varlen, whose item decode reads cu_seqlens.
+template <typename T, bool kPatched>
+__device__ __forceinline__ void prefetch_next_q_ws(const CUtensorMap* tq, const CUtensorMap* tk,
+                                                   const CUtensorMap* tv, const FwdParams& p) {
+  if (p.cu_seqlens_q != nullptr) return;
+  uint32_t sms;
+  asm("mov.u32 %0, %%nsmid;" : "=r"(sms));
+  uint32_t x = blockIdx.x + sms * uint32_t(T::kMinBlocksPerSm), y = blockIdx.y, z = blockIdx.z;
+  while (x >= gridDim.x) x -= gridDim.x, ++y;  // a few rounds: gridDim.x is the query tiles
+  while (y >= gridDim.y) y -= gridDim.y, ++z;
+  if (z >= gridDim.z) return;  // this CTA is in the last round
+  WorkTile w;
+  if (!resolve_work_at<T::kBlockM>(p, int32_t(x), int32_t(y), int32_t(z), w)) return;
+  prefetch_tile_ws<T, T::kBlockM, T::kHeadDimQK, kPatched>(tq, p.order, w.q_tile * T::kBlockM,
+                                                           w.q_start, w.head, w.batch);
+  // And its first key tile's K and V where the tiles follow from a formula (windows, causal,
+  // none): with short sequences they are as cold as Q.
+  if (p.mask_mode != FwdMaskMode::kWindow) return;
+  const KeyTiles<T::kBlockM, T::kBlockN> tiles(p, w);
+  if (tiles.count == 0) return;
+  const int32_t kv_head = w.head / p.group, pos = tiles[0].index * T::kBlockN;
+  prefetch_tile_ws<T, T::kBlockN, T::kHeadDimQK, kPatched>(tk, p.order, pos, w.k_start, kv_head,
+                                                           w.batch);
+  prefetch_tile_ws<T, T::kBlockN, T::kHeadDimV, kPatched>(tv, p.order, pos, w.k_start, kv_head,
+                                                          w.batch);
 }
 
 // Key tile `tile`'s K and V into the stage at `stage`, K completing on k_bar and V on v_bar
@@ -300,6 +352,11 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
       for (int32_t n = 0; n < count; ++n) {
         produce_kv_ws<T, kPatched>(ring, n, &tk, &tv, p, w, kv_head, tiles, n);
       }
+      // The next CTA's Q into L2 once this item's copies are issued, about kStages tiles before
+      // this CTA ends: early enough to hide device memory's latency, and late enough that the
+      // line is still in L2 when that CTA reads it. Issued at the ring's first fill, items that
+      // stream more than L2 holds lost it first (HBM-bound items -3%, gpu-ab call 50).
+      prefetch_next_q_ws<T, kPatched>(&tq, &tk, &tv, p);
       timeline_mark(p, kTlKvIssued);
       timeline_mark(p, kTlTiles, count);
       timeline_tally(p, ring, 2);

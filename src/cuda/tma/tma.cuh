@@ -89,6 +89,23 @@ __device__ __forceinline__ void load_5d(uint32_t dst, const CUtensorMap* map, ui
       : "memory");
 }
 
+// Brings the box at coordinates c into the L2 cache, without a destination or a barrier (the
+// copy that later loads it then hits L2 instead of waiting for device memory).
+__device__ __forceinline__ void prefetch_l2_4d(const CUtensorMap* map, int32_t c0, int32_t c1,
+                                               int32_t c2, int32_t c3) {
+  asm volatile("cp.async.bulk.prefetch.tensor.4d.L2.global.tile [%0, {%1, %2, %3, %4}];" ::"l"(
+                   reinterpret_cast<uint64_t>(map)),
+               "r"(c0), "r"(c1), "r"(c2), "r"(c3)
+               : "memory");
+}
+__device__ __forceinline__ void prefetch_l2_5d(const CUtensorMap* map, int32_t c0, int32_t c1,
+                                               int32_t c2, int32_t c3, int32_t c4) {
+  asm volatile("cp.async.bulk.prefetch.tensor.5d.L2.global.tile [%0, {%1, %2, %3, %4, %5}];" ::"l"(
+                   reinterpret_cast<uint64_t>(map)),
+               "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(c4)
+               : "memory");
+}
+
 // Copies shared memory at `src` (the layout load_4d writes, 1024-byte aligned) to the box at
 // coordinates c of the tensor; the parts of the box outside the tensor are not written. The
 // store belongs to this thread's current bulk async-group (commit_stores).
