@@ -2,7 +2,7 @@
 //
 //   cuda_fwd_bench [--quick] [--repeats N] [--json out.json] [--cases cases.json] [--only S1,S2]
 //                  [--family auto|mma|wgmma|ws] [--ctas N] [--no-patch-order] [--persistent]
-//                  [--no-ws-na-tiles] [--timeline]
+//                  [--no-ws-na-tiles] [--timeline] [--soak MS]
 //
 // --family picks the tensor-core kernel family (dev/cuda_fwd ladder; ws: the warp-specialized
 // kernel, forced, cases it cannot run reported as refused); with mma, wgmma or ws a call is the
@@ -15,7 +15,14 @@
 // work item, as a non-persistent grid). --no-patch-order runs neighborhood masks in row order
 // instead of patch order (FwdOverrides::patch_order). --timeline (builds configured with
 // -DPOLYHEAD_CUDA_TIMELINE=ON) runs each case once more with the warp-specialized kernel's phase
-// timestamps on and prints their summary (timeline_report.h).
+// timestamps on and prints their summary (timeline_report.h). --soak MS then runs each case back
+// to back for MS milliseconds (no L2 flush, no wait between calls) and reports its time per call
+// under that sustained load.
+//
+// Where the driver's NVML library loads (gpu_sampler.h), the SM clock and board power are
+// sampled every 0.5 ms during the timed calls (and the soak) and reported beside each case, with
+// the share of samples whose clock the power cap held down: under that cap a faster kernel can
+// run at a lower clock, and a slower one at a higher.
 //
 // Method (DESIGN.md section 7): inputs random bf16, one warm-up call, then N timed calls, each
 // between two CUDA events on one stream after a 512 MiB memset that flushes the 60 MB L2; the
@@ -34,6 +41,7 @@
 
 #include "cuda/fwd/dispatch.h"
 #include "cuda_fwd_cases.h"
+#include "gpu_sampler.h"
 #include "polyhead/polyhead.h"
 #include "timeline_report.h"
 
@@ -95,6 +103,7 @@ int main(int argc, char** argv) {
   const polyhead::cuda::FwdOverrides defaults;
   bool persistent = defaults.ws_persistent, ws_na_tiles = defaults.ws_na_tiles, timeline = false;
   bool patch_order = true;
+  int soak_ms = 0;
   for (int a = 1; a < argc; ++a) {
     const std::string arg = argv[a];
     if (arg == "--quick")
@@ -125,11 +134,13 @@ int main(int argc, char** argv) {
       patch_order = false;
     else if (arg == "--timeline")
       timeline = true;
+    else if (arg == "--soak" && a + 1 < argc)
+      soak_ms = std::atoi(argv[++a]);
     else {
       std::fprintf(stderr,
                    "usage: %s [--quick] [--repeats N] [--json F] [--cases F] [--only S] "
                    "[--family auto|mma|wgmma|ws] [--ctas N] [--no-patch-order] [--persistent] "
-                   "[--no-ws-na-tiles] [--timeline]\n",
+                   "[--no-ws-na-tiles] [--timeline] [--soak MS]\n",
                    argv[0]);
       return 1;
     }
@@ -176,10 +187,14 @@ int main(int argc, char** argv) {
   cudaEvent_t start, stop;
   CHECK_CUDA(cudaEventCreate(&start));
   CHECK_CUDA(cudaEventCreate(&stop));
+  char bus_id[32] = {};
+  CHECK_CUDA(cudaDeviceGetPCIBusId(bus_id, sizeof(bus_id), 0));
+  polyhead::bench::GpuSampler sampler(bus_id);
 
   std::string rows;
   std::string case_rows;
   std::printf("%-34s %10s %10s  %s\n", "case", "ms", "TFLOP/s", "note");
+  if (!sampler.available()) std::printf("(NVML not loaded: no clock or power samples)\n");
   for (const FwdBenchCase& c : cases) {
     bool mask_ok = true;
     const polyhead::MaskSpec mask = mask_of(c, &mask_ok);
@@ -209,7 +224,8 @@ int main(int argc, char** argv) {
     p.o = polyhead::TensorView::contiguous(o, polyhead::DType::bf16, {c.batch, sq, c.heads_q, dv},
                                            gpu);
     p.mask = mask;
-    double flops = 0, ms = 0;
+    double flops = 0, ms = 0, soak_per_call = 0;
+    polyhead::bench::GpuSamples timed, soaked;
     std::string note;
     if (!mask_ok) {
       note = "not run: mask kind not in this build";
@@ -229,6 +245,7 @@ int main(int argc, char** argv) {
         call();  // warm-up (module load, smem attributes)
         CHECK_CUDA(cudaStreamSynchronize(stream));
         std::vector<float> times;
+        sampler.start();
         for (int r = 0; r < repeats; ++r) {
           CHECK_CUDA(cudaMemsetAsync(flush, r & 0xff, flush_bytes, stream));
           CHECK_CUDA(cudaEventRecord(start, stream));
@@ -239,8 +256,24 @@ int main(int argc, char** argv) {
           CHECK_CUDA(cudaEventElapsedTime(&t, start, stop));
           times.push_back(t);
         }
+        timed = sampler.stop();
         std::sort(times.begin(), times.end());
         ms = times[times.size() / 2];
+        if (soak_ms > 0) {
+          // Back to back for soak_ms of GPU time, queued 16 calls at a time.
+          sampler.start();
+          int calls = 0;
+          float elapsed = 0;
+          CHECK_CUDA(cudaEventRecord(start, stream));
+          while (elapsed < float(soak_ms)) {
+            for (int r = 0; r < 16; ++r, ++calls) call();
+            CHECK_CUDA(cudaEventRecord(stop, stream));
+            CHECK_CUDA(cudaEventSynchronize(stop));
+            CHECK_CUDA(cudaEventElapsedTime(&elapsed, start, stop));
+          }
+          soaked = sampler.stop();
+          soak_per_call = double(elapsed) / calls;
+        }
 #if POLYHEAD_CUDA_TIMELINE
         if (timeline) {
           // One more call with the phase timestamps on; the grid has at most q_tiles x heads x
@@ -263,18 +296,50 @@ int main(int argc, char** argv) {
         }
 #endif
       } catch (const polyhead::Error& e) {
+        sampler.stop();  // when the error came between start and stop
+        timed = soaked = polyhead::bench::GpuSamples{};
         note = std::string("error: ") + e.what();
       }
     }
     const double tflops = ms > 0 ? flops / (ms * 1e-3) / 1e12 : 0.0;
-    std::printf("%-34s %10.3f %10.1f  %s\n", c.name.c_str(), ms, tflops, note.c_str());
-    std::fflush(stdout);
+    const double soak_tflops = soak_per_call > 0 ? flops / (soak_per_call * 1e-3) / 1e12 : 0.0;
+    std::string clocks;  // " (SM MHz, W, power-capped share)" of the timed calls and the soak
     char buf[1024];
+    for (const auto& [label, g] : {std::pair{"", &timed}, std::pair{"soak ", &soaked}}) {
+      if (g->count == 0) continue;
+      std::snprintf(buf, sizeof(buf), "%s%s%.0f MHz, %.0f W, capped %.0f%%",
+                    clocks.empty() ? "" : "; ", label, g->sm_mhz, g->watts, 100 * g->power_capped);
+      clocks += buf;
+    }
+    if (soak_per_call > 0) {
+      std::snprintf(buf, sizeof(buf), "; soak %.1f TFLOP/s", soak_tflops);
+      clocks += buf;
+    }
+    const std::string shown =
+        clocks.empty() ? note : note + (note.empty() ? "(" : " (") + clocks + ")";
+    std::printf("%-34s %10.3f %10.1f  %s\n", c.name.c_str(), ms, tflops, shown.c_str());
+    std::fflush(stdout);
+    std::string extra;  // JSON fields of the samples, where there are any
+    for (const auto& [prefix, g] : {std::pair{"", &timed}, std::pair{"soak_", &soaked}}) {
+      if (g->count == 0) continue;
+      std::snprintf(buf, sizeof(buf),
+                    ", \"%ssm_mhz\": %.1f, \"%ssm_mhz_min\": %d, \"%ssm_mhz_max\": %d, "
+                    "\"%swatts\": %.1f, \"%spower_capped\": %.3f, \"%sthermal\": %.3f, "
+                    "\"%ssamples\": %d",
+                    prefix, g->sm_mhz, prefix, g->sm_mhz_min, prefix, g->sm_mhz_max, prefix,
+                    g->watts, prefix, g->power_capped, prefix, g->thermal, prefix, g->count);
+      extra += buf;
+    }
+    if (soak_per_call > 0) {
+      std::snprintf(buf, sizeof(buf), ", \"soak_ms\": %.6f, \"soak_tflops\": %.3f", soak_per_call,
+                    soak_tflops);
+      extra += buf;
+    }
     std::snprintf(buf, sizeof(buf),
                   "%s    {\"name\": \"%s\", \"ms\": %.6f, \"tflops\": %.3f, \"flops\": %.6e, "
-                  "\"note\": \"%s\"}",
+                  "\"note\": \"%s\"%s}",
                   rows.empty() ? "" : ",\n", c.name.c_str(), ms, tflops, flops,
-                  json_escape(note).c_str());
+                  json_escape(note).c_str(), extra.c_str());
     rows += buf;
     std::snprintf(buf, sizeof(buf),
                   "%s    {\"name\": \"%s\", \"kind\": \"%s\", \"batch\": %lld, \"seqlen\": %lld, "
