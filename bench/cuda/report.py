@@ -72,9 +72,12 @@ def main():
         p = by_name.get(r["name"], {})
         t = r["tflops"] or None
         m = mma_by.get(r["name"], {}).get("tflops") or None
+        note = r.get("note", "")
+        if "sm_mhz" in r:  # NVML samples during our timed calls (bench/cuda/gpu_sampler.h)
+            note += f"{'; ' if note else ''}{r['sm_mhz']:.0f} MHz, {r['watts']:.0f} W"
         rows.append(f"| {r['name']} | {num(t)} | {num(m)} | {num(p.get('fa2'))} | {num(p.get('cudnn'))} | "
                     f"{num(p.get('flex'))} | {ratio(t, p.get('fa2'))} | {ratio(t, p.get('cudnn'))} | "
-                    f"{ratio(t, p.get('flex'))} | {r.get('note', '')} |")
+                    f"{ratio(t, p.get('flex'))} | {note} |")
         merged.append({**r, "mma_sync_tflops": m,
                        **{"peer_" + k: v for k, v in p.items() if k != "name"}})
 
@@ -130,7 +133,9 @@ def main():
             f"FLASH_ATTENTION (FA2) and CUDNN_ATTENTION (cuDNN {peers.get('cudnn', '?')}), FlexAttention.\n\n"
             "`ours` is the dispatcher's choice on cc 9.0 (the warp-specialized TMA kernel where "
             "its tile's kAutoMinKeys allows, src/cuda/fwd/tile_size.h; else the wgmma kernel), "
-            "`mma.sync` the FlashAttention-2-style kernel family on the same cases.\n\n"
+            "`mma.sync` the FlashAttention-2-style kernel family on the same cases. The note gives "
+            "the mean SM clock and board power during our timed calls, where NVML was there to "
+            "sample them.\n\n"
             "| case | ours | mma.sync | FA2 | cuDNN | Flex | /FA2 | /cuDNN | /Flex | note |\n"
             "|---|---|---|---|---|---|---|---|---|---|\n")
     md = head + "\n".join(rows) + "\n\nTargets:\n\n" + "\n".join(targets) + "\n"
