@@ -177,14 +177,16 @@ __device__ __forceinline__ void prefetch_tile_ws(const CUtensorMap* map, const T
   });
 }
 
-// The Q tile of the CTA that will most likely start when one of the resident CTAs ends: the one
-// a full round of resident CTAs (SMs x kMinBlocksPerSm) after this one in launch order (x
-// fastest), into L2. A CTA's Q is the one tile of its item that no other CTA has read (K and V
-// tiles are shared with the neighbouring query tiles), so without this its first products wait
-// for device memory. Not for varlen, whose item decode reads cu_seqlens.
+// Into L2, the Q tile (and under formula masks the first K and V tile) of the CTA that will most
+// likely start when one of the resident CTAs ends: the one a full round of resident CTAs after
+// this one in launch order (x fastest). A round is %nsmid x kMinBlocksPerSm CTAs; %nsmid counts
+// SM ids, which PTX allows to exceed the SM count, and then this picks a CTA a little later,
+// still one that starts soon. A CTA's Q is the one tile of its item that no other CTA has read
+// (K and V tiles are shared with the neighbouring query tiles), so without this its first
+// products wait for device memory. Not for varlen, whose item decode reads cu_seqlens.
 template <typename T, bool kPatched>
-__device__ __forceinline__ void prefetch_next_q_ws(const CUtensorMap* tq, const CUtensorMap* tk,
-                                                   const CUtensorMap* tv, const FwdParams& p) {
+__device__ __forceinline__ void prefetch_next_cta_ws(const CUtensorMap* tq, const CUtensorMap* tk,
+                                                     const CUtensorMap* tv, const FwdParams& p) {
   if (p.cu_seqlens_q != nullptr) return;
   uint32_t sms;
   asm("mov.u32 %0, %%nsmid;" : "=r"(sms));
@@ -352,11 +354,12 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
       for (int32_t n = 0; n < count; ++n) {
         produce_kv_ws<T, kPatched>(ring, n, &tk, &tv, p, w, kv_head, tiles, n);
       }
-      // The next CTA's Q into L2 once this item's copies are issued, about kStages tiles before
-      // this CTA ends: early enough to hide device memory's latency, and late enough that the
-      // line is still in L2 when that CTA reads it. Issued at the ring's first fill, items that
-      // stream more than L2 holds lost it first (HBM-bound items -3%, gpu-ab call 50).
-      prefetch_next_q_ws<T, kPatched>(&tq, &tk, &tv, p);
+      // The next CTA's first tiles into L2 once this item's copies are issued, about kStages
+      // tiles before this CTA ends: early enough to hide device memory's latency, and late
+      // enough that the lines are still in L2 when that CTA reads them. Issued at the ring's
+      // first fill, HBM-bound items lost them first and paid the traffic twice (items k1024
+      // 0.91x, gpu-ab call 50; here 1.01x and the window 1.04x, call 53).
+      prefetch_next_cta_ws<T, kPatched>(&tq, &tk, &tv, p);
       timeline_mark(p, kTlKvIssued);
       timeline_mark(p, kTlTiles, count);
       timeline_tally(p, ring, 2);
