@@ -285,14 +285,20 @@ int main(int argc, char** argv) {
           CHECK_CUDA(cudaMemsetAsync(words, 0, n * 8, stream));
           polyhead::cuda::FwdOverrides ov = overrides;
           ov.timeline = words;
+          sampler.start();
           polyhead::cuda::fwd_run(p, shape, stream, ov);
+          CHECK_CUDA(cudaStreamSynchronize(stream));
+          const polyhead::bench::GpuSamples during = sampler.stop();
           std::vector<uint64_t> host(n);
           CHECK_CUDA(cudaMemcpyAsync(host.data(), words, n * 8, cudaMemcpyDeviceToHost, stream));
           CHECK_CUDA(cudaStreamSynchronize(stream));
           CHECK_CUDA(cudaFree(words));
+          // Cycles to microseconds at the SM clock sampled during the call where NVML gave one;
+          // else at the device's rated clock.
           int khz = 0;
           CHECK_CUDA(cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, 0));
-          polyhead::bench::print_timeline(c.name, host, khz / 1000.0);
+          polyhead::bench::print_timeline(c.name, host,
+                                          during.count > 0 ? during.sm_mhz : khz / 1000.0);
         }
 #endif
       } catch (const polyhead::Error& e) {
