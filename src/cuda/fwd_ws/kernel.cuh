@@ -135,6 +135,16 @@ __device__ __forceinline__ void load_rows_ws(uint32_t dst, const CUtensorMap* ma
     tma::load_4d(dst, map, bar, cb * 64, head, at.a, batch);
   }
 }
+// The same box into the L2 cache only.
+template <bool kPatched>
+__device__ __forceinline__ void prefetch_rows_ws(const CUtensorMap* map, int cb, int32_t head,
+                                                 WsRows at, int32_t batch) {
+  if constexpr (kPatched) {
+    tma::prefetch_l2_5d(map, cb * 64, head, at.a, at.b, batch);
+  } else {
+    tma::prefetch_l2_4d(map, cb * 64, head, at.a, batch);
+  }
+}
 
 // The TMA boxes that hold positions [pos, pos + kRows) of one head, D columns: one per 64-column
 // block, and in patch order one per block and (sub-)patch of T::kBlockN positions (the order's
@@ -169,11 +179,7 @@ __device__ __forceinline__ void prefetch_tile_ws(const CUtensorMap* map, const T
                                                  int32_t pos, int32_t first, int32_t head,
                                                  int32_t batch) {
   for_each_box_ws<T, kRows, D, kPatched>(order, pos, first, [&](int, int cb, WsRows at) {
-    if constexpr (kPatched) {
-      tma::prefetch_l2_5d(map, cb * 64, head, at.a, at.b, batch);
-    } else {
-      tma::prefetch_l2_4d(map, cb * 64, head, at.a, batch);
-    }
+    prefetch_rows_ws<kPatched>(map, cb, head, at, batch);
   });
 }
 
