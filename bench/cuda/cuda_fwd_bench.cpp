@@ -309,38 +309,36 @@ int main(int argc, char** argv) {
     }
     const double tflops = ms > 0 ? flops / (ms * 1e-3) / 1e12 : 0.0;
     const double soak_tflops = soak_per_call > 0 ? flops / (soak_per_call * 1e-3) / 1e12 : 0.0;
-    std::string clocks;  // " (SM MHz, W, power-capped share)" of the timed calls and the soak
+    // The samples of the timed calls and of the soak: " (MHz, W, capped share)" on the printed
+    // line, and the same fields (soak ones prefixed soak_) in the JSON row.
+    std::string clocks, extra;
     char buf[1024];
-    for (const auto& [label, g] : {std::pair{"", &timed}, std::pair{"soak ", &soaked}}) {
+    for (const auto& [soak, g] : {std::pair{false, &timed}, std::pair{true, &soaked}}) {
       if (g->count == 0) continue;
       std::snprintf(buf, sizeof(buf), "%s%s%.0f MHz, %.0f W, capped %.0f%%",
-                    clocks.empty() ? "" : "; ", label, g->sm_mhz, g->watts, 100 * g->power_capped);
+                    clocks.empty() ? "" : "; ", soak ? "soak " : "", g->sm_mhz, g->watts,
+                    100 * g->power_capped);
       clocks += buf;
+      const char* x = soak ? "soak_" : "";
+      std::snprintf(buf, sizeof(buf),
+                    ", \"%ssm_mhz\": %.1f, \"%ssm_mhz_min\": %d, \"%ssm_mhz_max\": %d, "
+                    "\"%swatts\": %.1f, \"%spower_capped\": %.3f, \"%sthermal\": %.3f, "
+                    "\"%ssamples\": %d",
+                    x, g->sm_mhz, x, g->sm_mhz_min, x, g->sm_mhz_max, x, g->watts, x,
+                    g->power_capped, x, g->thermal, x, g->count);
+      extra += buf;
     }
     if (soak_per_call > 0) {
       std::snprintf(buf, sizeof(buf), "; soak %.1f TFLOP/s", soak_tflops);
       clocks += buf;
+      std::snprintf(buf, sizeof(buf), ", \"soak_ms\": %.6f, \"soak_tflops\": %.3f", soak_per_call,
+                    soak_tflops);
+      extra += buf;
     }
     const std::string shown =
         clocks.empty() ? note : note + (note.empty() ? "(" : " (") + clocks + ")";
     std::printf("%-34s %10.3f %10.1f  %s\n", c.name.c_str(), ms, tflops, shown.c_str());
     std::fflush(stdout);
-    std::string extra;  // JSON fields of the samples, where there are any
-    for (const auto& [prefix, g] : {std::pair{"", &timed}, std::pair{"soak_", &soaked}}) {
-      if (g->count == 0) continue;
-      std::snprintf(buf, sizeof(buf),
-                    ", \"%ssm_mhz\": %.1f, \"%ssm_mhz_min\": %d, \"%ssm_mhz_max\": %d, "
-                    "\"%swatts\": %.1f, \"%spower_capped\": %.3f, \"%sthermal\": %.3f, "
-                    "\"%ssamples\": %d",
-                    prefix, g->sm_mhz, prefix, g->sm_mhz_min, prefix, g->sm_mhz_max, prefix,
-                    g->watts, prefix, g->power_capped, prefix, g->thermal, prefix, g->count);
-      extra += buf;
-    }
-    if (soak_per_call > 0) {
-      std::snprintf(buf, sizeof(buf), ", \"soak_ms\": %.6f, \"soak_tflops\": %.3f", soak_per_call,
-                    soak_tflops);
-      extra += buf;
-    }
     std::snprintf(buf, sizeof(buf),
                   "%s    {\"name\": \"%s\", \"ms\": %.6f, \"tflops\": %.3f, \"flops\": %.6e, "
                   "\"note\": \"%s\"%s}",
