@@ -374,7 +374,10 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
   }
 
   tma::claim_registers<T::kConsumerRegs>();
-  const WsConsumer c(tid);
+  // The warpgroup, broadcast from lane 0: ptxas then keeps what derives from it (the Q
+  // operand's wgmma descriptors, the turn barriers) on the uniform datapath.
+  WsConsumer c(tid);
+  c.cw = __shfl_sync(0xffffffffu, c.cw, 0);
   const float sl2 = p.transform ? 1.0f : p.scale_log2;
   float o[1][T::kDTiles][4];
   zero_o<T>(o);
