@@ -80,6 +80,73 @@ __device__ __forceinline__ void write_output(float (&o)[T::kMTiles][T::kDTiles][
   }
 }
 
+// The 4 x 4 transpose of 32-bit words across a quad of lanes (q = lane & 3): on return w[j]
+// holds what lane j's w[q] held. Two exchanges (lanes q ^ 1, then q ^ 2) of two words each.
+__device__ __forceinline__ void quad_transpose(uint32_t (&w)[4], int lane) {
+#pragma unroll
+  for (int bit = 0; bit < 2; ++bit) {  // bit 0: words 2c + d with d != q's bit 0; then bit 1
+    const int step = 1 << bit;         // 1, then 2: the partner and the word-index bit flipped
+    const bool up = (lane >> bit) & 1;
+#pragma unroll
+    for (int c = 0; c < 2; ++c) {
+      // The pair of words that differ in `bit`: lo has it clear, hi set.
+      const int lo = bit == 0 ? 2 * c : c, hi = lo + step;
+      const uint32_t send = up ? w[lo] : w[hi];
+      const uint32_t got = __shfl_xor_sync(0xffffffffu, send, step);
+      w[lo] = up ? got : w[lo];
+      w[hi] = up ? w[hi] : got;
+    }
+  }
+}
+
+// write_output for 16-bit O with 16-byte aligned rows (the caller checks): each quad first
+// transposes its rows' values (quad_transpose), so that a lane holds 8 consecutive columns and
+// stores them at once; a warp store then covers 64 bytes, two whole sectors, of each of 8 rows,
+// against 16 bytes (half a sector) per row for write_output. The persistent warp-specialized
+// kernel, which cannot stage O through shared memory, spent 3.4 us of a window item there
+// (dev/cuda_fwd/README.md, call 18).
+template <typename T, bool kPatched = false>
+__device__ __forceinline__ void write_output_vec16(float (&o)[T::kMTiles][T::kDTiles][4],
+                                                   OnlineSoftmax<T>& sm, const FwdParams& p,
+                                                   const WorkTile& w, float sl2, int warp_row0,
+                                                   int lane) {
+  static_assert(T::kDTiles % 4 == 0, "whole groups of four 8-column blocks");
+  using Elem = typename T::Elem;
+  const float sink = p.sinks ? p.sinks[w.head * p.sinks_stride] : -INFINITY;
+  const int64_t o_base = int64_t(w.batch) * p.o_batch_stride + int64_t(w.head) * p.o_head_stride;
+  const int q = lane & 3;
+#pragma unroll
+  for (int mt = 0; mt < T::kMTiles; ++mt) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const auto [inv, lse] = finish_row<T>(sm, mt, h, sink, sl2, p.sinks != nullptr);
+      const int r = warp_row0 + mt * 16 + (lane >> 2) + 8 * h;
+      const int32_t i = w.q_tile * T::kBlockM + r;
+      const bool inside = i < w.seqlen_q;  // the quad's row; every lane joins the shuffles
+      const int32_t token = kPatched && inside ? p.order.token(i) : i;
+      Elem* out = static_cast<Elem*>(p.o) + o_base + int64_t(w.q_start + token) * p.o_row_stride;
+#pragma unroll
+      for (int g = 0; g < T::kDTiles / 4; ++g) {
+        // Columns 8 (4 g + k) + 2 q, + 1 for k = 0..3; after the transpose, lane q holds the
+        // 8 columns of block 4 g + q, lane j's pair at word j.
+        uint32_t words[4];
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+          words[k] =
+              ptx::pack2<Elem>(o[mt][4 * g + k][2 * h] * inv, o[mt][4 * g + k][2 * h + 1] * inv);
+        }
+        quad_transpose(words, lane);
+        if (inside) {  // st.global.v4 in PTX: from C++, ptxas split one of the stores in four
+          asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};" ::"l"(out + 8 * (4 * g + q)),
+                       "r"(words[0]), "r"(words[1]), "r"(words[2]), "r"(words[3])
+                       : "memory");
+        }
+      }
+      if (inside && p.lse != nullptr && q == 0) lse_at(p, w, token) = lse;
+    }
+  }
+}
+
 // Split-KV (params.h): this split's share as fp32 O normalized by its own sum, and its
 // log-sum-exp in natural log (-inf when the share has no visible key; NaN stays NaN), at the
 // logical row of split_combine.cu. The sinks are left to the combine.

@@ -7,7 +7,8 @@
 //     (after their last products of the item), and streams K and V through the ring in one
 //     sequence over all of the CTA's items, so the next item's first tiles load while the
 //     consumers finish the current one and write its output (from registers: Q's rows are not
-//     free for the staged epilogue of fwd_ws/epilogue.cuh);
+//     free for the staged epilogue of fwd_ws/epilogue.cuh; with 16-byte stores after a
+//     transpose within each quad where O allows, fwd/epilogue.cuh write_output_vec16);
 //     Starting those loads earlier (the first kStages K, V tiles before the wait for Q's
 //     buffer, and Q released after the item's last S instead of its last P V) changed nothing
 //     measurable (dev/cuda_fwd/rejected/ws-persistent-early.patch, gpu-ab call 15);
@@ -66,7 +67,10 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
   }
 
   tma::claim_registers<T::kConsumerRegs>();
-  const WsConsumer c(tid);
+  WsConsumer c(tid);
+  // The warpgroup, broadcast from lane 0: ptxas then keeps what derives from it (the Q
+  // operand's wgmma descriptors) on the uniform datapath across the item loop.
+  c.cw = __shfl_sync(0xffffffffu, c.cw, 0);
   const float sl2 = p.transform ? 1.0f : p.scale_log2;
   const bool marks = (c.ctid & 127) == 0;  // timeline: one thread per consumer warpgroup
   int32_t g = 0, it = 0;
@@ -95,7 +99,11 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
     if (partial && consumer_or<T::kThreads>(!isfinite(o_sum<T>(o))) && c.ctid == 0) {
       p.redo_items[atomicAdd(p.redo_count, 1)] = item;
     }
-    write_output<T, kPatched>(o, softmax, p, w, sl2, c.warp_row0, c.lane);
+    if (o_rows_vec16(p)) {
+      write_output_vec16<T, kPatched>(o, softmax, p, w, sl2, c.warp_row0, c.lane);
+    } else {
+      write_output<T, kPatched>(o, softmax, p, w, sl2, c.warp_row0, c.lane);
+    }
     if (marks) timeline_consumer_end(p, ring, c.cw, item);
     ++it;
   }
