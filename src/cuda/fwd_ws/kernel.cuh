@@ -336,28 +336,34 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   if (threadIdx.x == 0) timeline_mark(p, kTlStart), timeline_mark(p, kTlSm);
-  WorkTile w;
-  if (!resolve_work<T::kBlockM>(p, w)) return;  // the same answer for every thread
-  const KeyTiles<T::kBlockM, T::kBlockN> tiles(p, w);
-  const int32_t count = tiles.count;  // the producer's; the consumers read tiles.count
-  const int32_t kv_head = w.head / p.group;
   const int tid = int(threadIdx.x);
   // Warp-uniform for ptxas (a shuffle from lane 0), so that it sizes each role's registers by
   // its setmaxnreg.
   const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);
   const uint32_t raw = ptx::smem_u32(smem_raw);
   const WsRing<T> ring(raw);
+  // The CTA barrier comes first, and each role then works out only what it needs, the producer
+  // issuing Q before it computes the key tiles. Those take about 170 instructions, most of them
+  // 64-bit (window bounds); when all 12 warps ran them before the barrier, 3 per scheduler,
+  // thread 0 crossed it 1.1-1.2k cycles after the CTA's start, against 10 cycles for a bare CTA
+  // of this shape (bench/results/timeline_NVIDIA-H200_2026-11-29_call57.md,
+  // dev/cuda_fwd/cta_turnaround.cu). gpu-ab call 62: window d128 1.014x, causal 512 keys and
+  // one-tile items 1.028x, d64 16k 0.994x.
   if (tid == 0) init_ws_barriers<T>(ring);
   __syncthreads();
   if (tid == 0) timeline_mark(p, kTlBarriers);
+  WorkTile w;
 
   if (wg == 0) {  // producer
     tma::release_registers<T::kProducerRegs>();
     if (tid == 0) {
+      if (!resolve_work<T::kBlockM>(p, w)) return;  // a virtual varlen tile past its sequence
       prefetch_ws_maps(&tq, &tk, &tv);
-      load_q_ws<T, kPatched>(ring, &tq, p, w);
+      load_q_ws<T, kPatched>(ring, &tq, p, w);  // Q needs the item only, not its key tiles
       timeline_mark(p, kTlQIssued);
-      for (int32_t n = 0; n < count; ++n) {
+      const KeyTiles<T::kBlockM, T::kBlockN> tiles(p, w);
+      const int32_t kv_head = w.head / p.group;
+      for (int32_t n = 0; n < tiles.count; ++n) {
         produce_kv_ws<T, kPatched>(ring, n, &tk, &tv, p, w, kv_head, tiles, n);
       }
       // The next CTA's first tiles into L2 once this item's copies are issued, about kStages
@@ -367,12 +373,16 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
       // 0.91x, gpu-ab call 50; here 1.01x and the window 1.04x, call 53).
       prefetch_next_cta_ws<T, kPatched>(&tq, &tk, &tv, p);
       timeline_mark(p, kTlKvIssued);
-      timeline_mark(p, kTlTiles, count);
+      timeline_mark(p, kTlTiles, tiles.count);
       timeline_tally(p, ring, 2);
     }
     return;
   }
 
+  // Before the consumers' setmaxnreg: after it, ptxas reloaded a spilled value at the top of
+  // every d64 key tile.
+  if (!resolve_work<T::kBlockM>(p, w)) return;  // the same answer for every consumer thread
+  const KeyTiles<T::kBlockM, T::kBlockN> tiles(p, w);
   tma::claim_registers<T::kConsumerRegs>();
   // The warpgroup, broadcast from lane 0: ptxas then keeps what derives from it (the Q
   // operand's wgmma descriptors, the turn barriers) on the uniform datapath.
@@ -397,7 +407,8 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
     Elem* p_scratch = reinterpret_cast<Elem*>(smem_raw + (ring.k(1) - raw));
     zero_o<T>(o);
     softmax = OnlineSoftmax<T>();
-    for (int32_t n = 0; n < count; ++n) {
+    const int32_t kv_head = w.head / p.group;
+    for (int32_t n = 0; n < tiles.count; ++n) {
       const KeyTileRef tile = tiles[n];
       if (c.ctid == 0) {
         tma::arrive_expect_tx(ring.redo(), T::kBytesStage);
