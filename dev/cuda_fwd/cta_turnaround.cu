@@ -1,0 +1,233 @@
+// How long an SM takes to retire one CTA and start the next, for CTAs shaped like the
+// warp-specialized forward kernel's (384 threads, one CTA per SM by shared memory, most of the
+// register file), against smaller ones. Each CTA spins for a fixed number of SM cycles, so a
+// grid of W full waves takes W * (spin + turnaround); the turnaround is what is left.
+//
+//   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o /tmp/cta_turnaround \
+//        dev/cuda_fwd/cta_turnaround.cu && /tmp/cta_turnaround
+//
+// Not part of the build: a measurement for dev/cuda_fwd/README.md (the per-item cost).
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <vector>
+
+#define CHECK(x)                                                                      \
+  do {                                                                                \
+    cudaError_t e_ = (x);                                                             \
+    if (e_ != cudaSuccess) {                                                          \
+      std::fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e_)); \
+      return 1;                                                                       \
+    }                                                                                 \
+  } while (0)
+
+// kRegs live values per thread keep the register count near the forward kernel's (168).
+// Thread 0 of each CTA records its SM, its first instruction, the moment past the CTA barrier
+// and its last instruction, in SM cycles (clock64 counts per SM, so only marks of one SM
+// compare).
+struct Marks {
+  long long start, synced, end;
+  int sm;
+};
+
+// kStoreBytes: each CTA writes that many bytes to `out` at its end (16 B per thread and store),
+// as the forward kernel writes its O tile.
+template <int kThreads, int kRegs, int kStoreBytes = 0>
+__global__ void __launch_bounds__(kThreads, 1)
+    spin(long long cycles, float* sink, Marks* marks, uint4* out) {
+  extern __shared__ float smem[];
+  const long long start = clock64();
+  __syncthreads();
+  const long long synced = clock64();
+  float acc[kRegs];
+#pragma unroll
+  for (int i = 0; i < kRegs; ++i) acc[i] = float(threadIdx.x + i);
+  const long long t0 = clock64();
+  while (clock64() - t0 < cycles) {
+#pragma unroll
+    for (int i = 0; i < kRegs; ++i) acc[i] = acc[i] * 0.999f + 1.0f;
+  }
+  float s = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kRegs; ++i) s += acc[i];
+  if (s == 12345.0f) sink[threadIdx.x] = s + smem[threadIdx.x];  // never true; keeps acc live
+  uint4* o = out + size_t(blockIdx.x) * (kStoreBytes / 16);
+  for (int k = threadIdx.x; k < kStoreBytes / 16; k += kThreads) o[k] = make_uint4(k, 1, 2, 3);
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    int sm;
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
+    marks[blockIdx.x] = {start, synced, clock64(), sm};
+  }
+}
+
+// As the warp-specialized kernel launches: 384 threads, a 1.5 KB __grid_constant__ parameter
+// block (FwdParams and four tensor maps take about that), and setmaxnreg: warpgroup 0 gives its
+// registers back and the two others take 232 each.
+struct BigParams {
+  long long cycles;
+  float* sink;
+  Marks* marks;
+  uint4* out;
+  int pad[368];
+};
+
+template <int kRegs>
+__global__ void __launch_bounds__(384, 1) spin_ws(const __grid_constant__ BigParams p) {
+  extern __shared__ float smem[];
+  const long long start = clock64();
+  __syncthreads();
+  const long long synced = clock64();
+  const int wg = __shfl_sync(0xffffffffu, int(threadIdx.x) / 128, 0);
+  float s = 0.0f;
+  if (wg == 0) {
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;");
+  } else {
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;");
+    float acc[kRegs];
+#pragma unroll
+    for (int i = 0; i < kRegs; ++i) acc[i] = float(threadIdx.x + i + p.pad[i]);
+    const long long t0 = clock64();
+    while (clock64() - t0 < p.cycles) {
+#pragma unroll
+      for (int i = 0; i < kRegs; ++i) acc[i] = acc[i] * 0.999f + 1.0f;
+    }
+#pragma unroll
+    for (int i = 0; i < kRegs; ++i) s += acc[i];
+  }
+  if (s == 12345.0f) p.sink[threadIdx.x] = s + smem[threadIdx.x];
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    int sm;
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
+    p.marks[blockIdx.x] = {start, synced, clock64(), sm};
+  }
+}
+
+// Medians over CTAs of the cycles from a CTA's first instruction to past its barrier, and from
+// one CTA's end to the next CTA's start on the same SM.
+void gaps(const std::vector<Marks>& m, double& to_barrier, double& gap) {
+  std::vector<double> b, g;
+  std::vector<std::vector<Marks>> per_sm(1024);
+  for (const Marks& x : m) {
+    b.push_back(double(x.synced - x.start));
+    per_sm[x.sm & 1023].push_back(x);
+  }
+  for (auto& v : per_sm) {
+    std::sort(v.begin(), v.end(), [](const Marks& x, const Marks& y) { return x.start < y.start; });
+    for (size_t i = 1; i < v.size(); ++i) {
+      if (v[i].start > v[i - 1].end) g.push_back(double(v[i].start - v[i - 1].end));
+    }
+  }
+  auto median = [](std::vector<double>& v) {
+    if (v.empty()) return 0.0;
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  to_barrier = median(b);
+  gap = median(g);
+}
+
+template <int kThreads, int kRegs, int kStoreBytes = 0>
+int run(const char* name, int smem_bytes, int sms, float* sink, Marks* marks, uint4* out) {
+  auto k = spin<kThreads, kRegs, kStoreBytes>;
+  CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes));
+  cudaFuncAttributes attr{};
+  CHECK(cudaFuncGetAttributes(&attr, k));
+  int per_sm = 0;
+  CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k, kThreads, smem_bytes));
+  int clock_khz = 0;
+  CHECK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0));
+  cudaEvent_t a, b;
+  CHECK(cudaEventCreate(&a));
+  CHECK(cudaEventCreate(&b));
+  for (long long spin_cycles : {0LL, 10000LL, 40000LL}) {
+    for (int waves : {1, 16}) {
+      const int grid = sms * per_sm * waves;
+      std::vector<float> ms;
+      for (int r = 0; r < 11; ++r) {
+        CHECK(cudaEventRecord(a));
+        k<<<grid, kThreads, smem_bytes>>>(spin_cycles, sink, marks, out);
+        CHECK(cudaEventRecord(b));
+        CHECK(cudaEventSynchronize(b));
+        float t = 0;
+        CHECK(cudaEventElapsedTime(&t, a, b));
+        ms.push_back(t);
+      }
+      std::sort(ms.begin(), ms.end());
+      const double us = 1000.0 * ms[ms.size() / 2];
+      std::vector<Marks> m(grid);
+      CHECK(cudaMemcpy(m.data(), marks, grid * sizeof(Marks), cudaMemcpyDeviceToHost));
+      double to_barrier = 0, gap = 0;
+      gaps(m, to_barrier, gap);
+      std::printf(
+          "%-26s regs %3d smem %6d B, %d CTA/SM, spin %6lld cycles, %2d waves: %8.2f us"
+          " = %6.3f us per wave; median cycles: start to barrier %5.0f, gap between"
+          " CTAs of an SM %5.0f\n",
+          name, attr.numRegs, smem_bytes, per_sm, spin_cycles, waves, us, us / waves, to_barrier,
+          gap);
+    }
+  }
+  std::printf("  (rated clock %d MHz; per-wave time minus spin / clock is the turnaround)\n",
+              clock_khz / 1000);
+  return 0;
+}
+
+int run_ws(int sms, float* sink, Marks* marks, uint4* out) {
+  auto k = spin_ws<150>;
+  const int smem_bytes = 200 * 1024;
+  CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes));
+  cudaFuncAttributes attr{};
+  CHECK(cudaFuncGetAttributes(&attr, k));
+  for (long long spin_cycles : {0LL, 10000LL}) {
+    const int waves = 16, grid = sms * waves;
+    BigParams p{spin_cycles, sink, marks, out, {}};
+    std::vector<float> ms;
+    cudaEvent_t a, b;
+    CHECK(cudaEventCreate(&a));
+    CHECK(cudaEventCreate(&b));
+    for (int r = 0; r < 11; ++r) {
+      CHECK(cudaEventRecord(a));
+      k<<<grid, 384, smem_bytes>>>(p);
+      CHECK(cudaEventRecord(b));
+      CHECK(cudaEventSynchronize(b));
+      float t = 0;
+      CHECK(cudaEventElapsedTime(&t, a, b));
+      ms.push_back(t);
+    }
+    std::sort(ms.begin(), ms.end());
+    std::vector<Marks> m(grid);
+    CHECK(cudaMemcpy(m.data(), marks, grid * sizeof(Marks), cudaMemcpyDeviceToHost));
+    double to_barrier = 0, gap = 0;
+    gaps(m, to_barrier, gap);
+    std::printf(
+        "384 thr, setmaxnreg, 1.5 KB params: regs %d, spin %6lld cycles, %d waves: %.3f us"
+        " per wave; start to barrier %5.0f, gap between CTAs of an SM %5.0f\n",
+        attr.numRegs, spin_cycles, waves, 1000.0 * ms[ms.size() / 2] / waves, to_barrier, gap);
+  }
+  return 0;
+}
+
+int main() {
+  int sms = 0;
+  CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  float* sink = nullptr;
+  Marks* marks = nullptr;
+  CHECK(cudaMalloc(&sink, 1024 * sizeof(float)));
+  CHECK(cudaMalloc(&marks, size_t(sms) * 2 * 16 * sizeof(Marks)));
+  uint4* out = nullptr;  // 32 KB per CTA of the largest grid
+  CHECK(cudaMalloc(&out, size_t(sms) * 2 * 16 * 32768));
+  int rc = run_ws(sms, sink, marks, out);
+  rc |= run<384, 150>("384 thr, ws-like", 200 * 1024, sms, sink, marks, out);
+  rc |= run<384, 150, 32768>("384 thr, ws-like, 32 KB out", 200 * 1024, sms, sink, marks, out);
+  rc |= run<384, 8, 32768>("384 thr, few regs, 32 KB out", 200 * 1024, sms, sink, marks, out);
+  rc |= run<384, 70>("384 thr, half the regs", 200 * 1024, sms, sink, marks, out);
+  rc |= run<384, 8>("384 thr, few regs", 200 * 1024, sms, sink, marks, out);
+  rc |= run<128, 8>("128 thr, few regs", 200 * 1024, sms, sink, marks, out);
+  rc |= run<384, 8>("384 thr, 2 CTA/SM by smem", 100 * 1024, sms, sink, marks, out);
+  CHECK(cudaFree(sink));
+  CHECK(cudaFree(marks));
+  CHECK(cudaFree(out));
+  return rc;
+}
