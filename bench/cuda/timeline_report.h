@@ -3,10 +3,11 @@
 // barrier (plain form), Q copies issued, Q landed (consumer warpgroup 0), the main loop (Q landed
 // to the last P V) and per key tile, the epilogue, and the whole CTA (first mark to the later
 // warpgroup's last); per SM, the gap from one CTA's end to the next CTA's start (launch, and what
-// precedes thread 0's first instruction). Medians, with the share of the SMs' busy time that the
-// main loops take, the share of a consumer warpgroup's main loop spent waiting for its K and V
-// stages, and the producer's wait for free stages per item; and the phases of an iteration of
-// the overlapped main loop per consumer warpgroup.
+// precedes thread 0's first instruction), and in the plain form the CTA's last warp's exit and the
+// gap from it. Medians, with the share of the SMs' busy time that the main loops take, the share of
+// a consumer warpgroup's main loop spent waiting for its K and V stages, and the producer's wait
+// for free stages per item; and the phases of an iteration of the overlapped main loop per consumer
+// warpgroup.
 #pragma once
 
 #include <algorithm>
@@ -32,11 +33,12 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
                            double mhz) {
   using namespace polyhead::cuda;
   struct Cta {
-    uint64_t start, end;
+    uint64_t start, end, exit;  // exit: the last warp's (0 where not recorded)
   };
   std::map<uint64_t, std::vector<Cta>> by_sm;
   std::vector<double> barriers, q_issued, q_landed, loop, per_tile, epilogue, total, gaps;
-  std::vector<double> kv_wait, empty_wait;  // per item; kv_wait over both consumer warpgroups
+  std::vector<double> exit_after_end, exit_gaps;  // plain form: the last warp's exit
+  std::vector<double> kv_wait, empty_wait;        // per item; kv_wait over both consumer warpgroups
   // Per consumer warpgroup, per iteration of the overlapped loop (items of 2+ tiles): the
   // phases (timeline.h, TimelinePhase), then the rest (the loop's cycles less its K, V waits
   // and phases, over the iterations: the first tile, the last P V, the clock reads).
@@ -79,7 +81,8 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
       }
     }
     loop_sum += loop.back();
-    by_sm[t[kTlSm]].push_back({start, end});
+    if (t[kTlExit] != 0) exit_after_end.push_back(since(t[kTlExit], end));
+    by_sm[t[kTlSm]].push_back({start, end, t[kTlExit]});
   }
   if (ctas == 0) {
     std::printf("timeline %s: no marks (not the warp-specialized kernel?)\n", name.c_str());
@@ -90,10 +93,14 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
     std::sort(list.begin(), list.end(),
               [](const Cta& a, const Cta& b) { return a.start < b.start; });
     busy += double(list.back().end - list.front().start);
-    uint64_t last_end = list.front().end;
+    uint64_t last_end = list.front().end, last_exit = list.front().exit;
     for (size_t i = 1; i < list.size(); ++i) {
       if (list[i].start > last_end) gaps.push_back(double(list[i].start - last_end));
+      if (last_exit != 0 && list[i].start > last_exit) {
+        exit_gaps.push_back(double(list[i].start - last_exit));
+      }
       last_end = std::max(last_end, list[i].end);
+      last_exit = std::max(last_exit, list[i].exit);
     }
   }
   auto us = [&](double cycles) { return cycles / mhz; };
@@ -109,6 +116,13 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
       us(median_of(epilogue)), median_of(epilogue), us(median_of(total)), median_of(total),
       us(median_of(gaps)), median_of(gaps), busy > 0 ? 100.0 * loop_sum / busy : 0.0,
       100.0 * median_of(kv_wait), us(median_of(empty_wait)), median_of(empty_wait));
+  if (!exit_after_end.empty()) {
+    std::printf(
+        "  the last warp exits %.2f (%.0f) after the end marks; from its exit to the SM's "
+        "next CTA %.2f (%.0f)\n",
+        us(median_of(exit_after_end)), median_of(exit_after_end), us(median_of(exit_gaps)),
+        median_of(exit_gaps));
+  }
   if (phase[0][0].empty()) return;
   const bool two = !phase[1][0].empty();
   std::printf("  per iteration, cycles (warpgroup %s):", two ? "0 / 1" : "0");

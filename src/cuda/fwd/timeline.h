@@ -36,6 +36,7 @@ enum TimelineField : int {
   kTlQLanded1,  // the same three for consumer warpgroup 1
   kTlLoopEnd1,
   kTlEnd1,
+  kTlExit,   // the last warp's exit: the latest clock of any warp's lane 0 before it returns
   kTlTiles,  // the item's key tiles (a count, not a time)
   // Counts of cycles spent in the item's mbarrier waits on the K, V ring (fwd_ws/consumer.cuh,
   // ring_wait): by consumer warpgroup 0 and 1 for their K and V stages to fill, and by the

@@ -270,6 +270,19 @@ __device__ __forceinline__ void timeline_mark([[maybe_unused]] const FwdParams& 
 #endif
 }
 
+// Timeline builds: this warp's exit into the CTA's kTlExit, which ends up holding the last
+// warp's (atomicMax; lane 0 of each warp, just before it returns). The gap from it to the SM's
+// next CTA is the launch alone; from the consumers' end marks, also whatever the warps do
+// after them.
+__device__ __forceinline__ void timeline_exit([[maybe_unused]] const FwdParams& p) {
+#if POLYHEAD_CUDA_TIMELINE
+  if (p.timeline == nullptr || (threadIdx.x & 31) != 0) return;
+  const uint64_t b =
+      blockIdx.x + uint64_t(gridDim.x) * (blockIdx.y + uint64_t(gridDim.y) * blockIdx.z);
+  atomicMax(p.timeline + b * kTimelineFields + kTlExit, static_cast<unsigned long long>(clock64()));
+#endif
+}
+
 // Timeline builds: the item's wait or phase count i (consumer.cuh, ring_wait and PhaseClock)
 // into its record as field kTlKvWait0 + i, and the count back to zero for the next item.
 template <typename Ring>
@@ -376,6 +389,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
       timeline_mark(p, kTlTiles, tiles.count);
       timeline_tally(p, ring, 2);
     }
+    timeline_exit(p);
     return;
   }
 
@@ -434,6 +448,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
   if (marks) timeline_mark(p, kTlLoopEnd0 + 3 * c.cw);
   write_output_ws<T, kPatched>(o, softmax, p, w, sl2, c, ring.q(), &to);
   if (marks) timeline_consumer_end(p, ring, c.cw);
+  timeline_exit(p);
 #else
   __trap();  // built without sm_90a code for this device: the dispatcher never launches it
 #endif
