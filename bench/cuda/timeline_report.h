@@ -4,10 +4,10 @@
 // to the last P V) and per key tile, the epilogue, and the whole CTA (first mark to the later
 // warpgroup's last); per SM, the gap from one CTA's end to the next CTA's start (launch, and what
 // precedes thread 0's first instruction), and in the plain form the CTA's last warp's exit and the
-// gap from it. Medians, with the share of the SMs' busy time that the main loops take, the share of
-// a consumer warpgroup's main loop spent waiting for its K and V stages, and the producer's wait
-// for free stages per item; and the phases of an iteration of the overlapped main loop per consumer
-// warpgroup.
+// gap from it; each SM's span (first start to last end). Medians, with the share of the SMs' busy
+// time that the main loops take, the share of a consumer warpgroup's main loop spent waiting for
+// its K and V stages, and the producer's wait for free stages per item; and the phases of an
+// iteration of the overlapped main loop per consumer warpgroup.
 #pragma once
 
 #include <algorithm>
@@ -89,6 +89,9 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
     return;
   }
   double busy = 0.0;
+  // Per SM, its span: first start to last end. Clocks of different SMs do not compare, but the
+  // SMs start together, so a longest span well above the median is a tail.
+  std::vector<double> spans;
   for (auto& [sm, list] : by_sm) {
     std::sort(list.begin(), list.end(),
               [](const Cta& a, const Cta& b) { return a.start < b.start; });
@@ -102,7 +105,9 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
       last_end = std::max(last_end, list[i].end);
       last_exit = std::max(last_exit, list[i].exit);
     }
+    spans.push_back(double(last_end - list.front().start));
   }
+  const double longest = *std::max_element(spans.begin(), spans.end());
   auto us = [&](double cycles) { return cycles / mhz; };
   std::printf(
       "timeline %s: %zu CTAs on %zu SMs; median us at %.0f MHz (cycles): past the CTA barrier "
@@ -116,6 +121,8 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
       us(median_of(epilogue)), median_of(epilogue), us(median_of(total)), median_of(total),
       us(median_of(gaps)), median_of(gaps), busy > 0 ? 100.0 * loop_sum / busy : 0.0,
       100.0 * median_of(kv_wait), us(median_of(empty_wait)), median_of(empty_wait));
+  std::printf("  SM spans: median %.2f (%.0f), longest %.2f (%.0f)\n", us(median_of(spans)),
+              median_of(spans), us(longest), longest);
   if (!exit_after_end.empty()) {
     std::printf(
         "  the last warp exits %.2f (%.0f) after the end marks; from its exit to the SM's "
