@@ -18,7 +18,7 @@
 // value, so a non-finite value of a key that a row cannot see would turn that row into NaN. As
 // in fwd_sm90/kernel.cuh, nothing is tested per tile: an item with partial tiles whose O ends
 // non-finite is computed again by the consumers alone (the producer has finished), with the
-// test and the exact path of exact_pv.cuh per partial tile.
+// test and the exact path of exact_pv.cuh per partial tile (recompute.cuh).
 #pragma once
 
 #include <cuda.h>
@@ -34,7 +34,9 @@
 #include "cuda/fwd/work.cuh"
 #include "cuda/fwd_sm90/mainloop.cuh"
 #include "cuda/fwd_ws/consumer.cuh"
+#include "cuda/fwd_ws/copies.cuh"
 #include "cuda/fwd_ws/epilogue.cuh"
+#include "cuda/fwd_ws/recompute.cuh"
 #include "cuda/tma/tma.cuh"
 
 namespace polyhead::cuda {
@@ -78,157 +80,10 @@ struct FwdWsTraits : FwdTraitsBase<Elem_, Dqk, Dv, Tile_> {
                 "shared memory of the SM's CTAs");
   static_assert(Dqk % 64 == 0 && Dv % 64 == 0, "64-column TMA boxes");
   static_assert(kBytesStage % 1024 == 0 && kBytesQ % 1024 == 0, "1024-byte swizzle atoms");
-  // The recomputation keeps K, V in stage 0 and P (kBlockM x kBlockN) in stage 1.
+  // The recomputation (recompute.cuh) keeps K, V in stage 0 and P (kBlockM x kBlockN) in stage 1.
   static_assert(kStages >= 2 && Tile::kBlockM * Tile::kBlockN * 2 <= kBytesStage,
                 "P scratch in stage 1");
 };
-
-// Barriers of the kThreads consumer threads alone (named barrier 1): the producer warp has left
-// by the time they are used.
-template <int kThreads>
-__device__ __forceinline__ void consumer_sync() {
-  asm volatile("bar.sync 1, %0;" ::"n"(kThreads) : "memory");
-}
-template <int kThreads>
-__device__ __forceinline__ bool consumer_or(bool x) {
-  uint32_t r = 0;
-  asm volatile(
-      "{\n"
-      ".reg .pred p, q;\n"
-      "setp.ne.u32 p, %1, 0;\n"
-      "bar.red.or.pred q, 1, %2, p;\n"
-      "selp.u32 %0, 1, 0, q;\n"
-      "}\n"
-      : "=r"(r)
-      : "r"(uint32_t(x)), "n"(kThreads)
-      : "memory");
-  return r != 0;
-}
-
-// Where a copy's rows start in its tensor map: token order, the row of position `pos` (4-D
-// maps, launch.cuh); patch order, the corner (row, column) on the 2-D token grid of the
-// (sub-)patch that starts at position `pos` (5-D maps, one box of 2^sub_bits positions,
-// row-major inside, as token_order.h orders a sub-patch).
-struct WsRows {
-  int32_t a, b;  // token order: a = first row; patch order: a = column, b = row of the corner
-};
-template <bool kPatched, int kBox>
-__device__ __forceinline__ WsRows ws_rows(const TokenOrder& order, int32_t pos, int32_t first) {
-  if constexpr (kPatched) {
-    int32_t c[3];
-    if constexpr (kBox == 128) {  // whole patches: only the patch's corner
-      order.patch_corner(pos / 128, c);
-    } else {
-      order.coords(pos, c);
-    }
-    return {c[2], c[1]};
-  } else {
-    return {first + pos, 0};
-  }
-}
-template <bool kPatched>
-__device__ __forceinline__ void load_rows_ws(uint32_t dst, const CUtensorMap* map, uint32_t bar,
-                                             int cb, int32_t head, WsRows at, int32_t batch) {
-  if constexpr (kPatched) {
-    tma::load_5d(dst, map, bar, cb * 64, head, at.a, at.b, batch);
-  } else {
-    tma::load_4d(dst, map, bar, cb * 64, head, at.a, batch);
-  }
-}
-// The same box into the L2 cache only.
-template <bool kPatched>
-__device__ __forceinline__ void prefetch_rows_ws(const CUtensorMap* map, int cb, int32_t head,
-                                                 WsRows at, int32_t batch) {
-  if constexpr (kPatched) {
-    tma::prefetch_l2_5d(map, cb * 64, head, at.a, at.b, batch);
-  } else {
-    tma::prefetch_l2_4d(map, cb * 64, head, at.a, batch);
-  }
-}
-
-// The TMA boxes that hold positions [pos, pos + kRows) of one head, D columns: one per 64-column
-// block, and in patch order one per block and (sub-)patch of T::kBlockN positions (the order's
-// 2^sub_bits, launch.cuh checks), so two for a 128-row Q tile of 64-position sub-patches.
-// fn(r, cb, at) per box: its first row r, its column block cb and its coordinates.
-template <typename T, int kRows, int D, bool kPatched, typename Fn>
-__device__ __forceinline__ void for_each_box_ws(const TokenOrder& order, int32_t pos, int32_t first,
-                                                Fn fn) {
-  constexpr int kBox = kPatched ? T::kBlockN : kRows;
-#pragma unroll
-  for (int r = 0; r < kRows; r += kBox) {
-    const WsRows at = ws_rows<kPatched, kBox>(order, pos + r, first);
-#pragma unroll
-    for (int cb = 0; cb < D / 64; ++cb) fn(r, cb, at);
-  }
-}
-
-// Those boxes into `dst` as 64-column blocks of kRows x 128 bytes, completing on `bar`.
-template <typename T, int kRows, int D, bool kPatched>
-__device__ __forceinline__ void load_tile_ws(uint32_t dst, const CUtensorMap* map, uint32_t bar,
-                                             const TokenOrder& order, int32_t pos, int32_t first,
-                                             int32_t head, int32_t batch) {
-  for_each_box_ws<T, kRows, D, kPatched>(order, pos, first, [&](int r, int cb, WsRows at) {
-    load_rows_ws<kPatched>(dst + uint32_t(cb) * (kRows * 128u) + uint32_t(r) * 128u, map, bar, cb,
-                           head, at, batch);
-  });
-}
-
-// Those boxes into the L2 cache only.
-template <typename T, int kRows, int D, bool kPatched>
-__device__ __forceinline__ void prefetch_tile_ws(const CUtensorMap* map, const TokenOrder& order,
-                                                 int32_t pos, int32_t first, int32_t head,
-                                                 int32_t batch) {
-  for_each_box_ws<T, kRows, D, kPatched>(order, pos, first, [&](int, int cb, WsRows at) {
-    prefetch_rows_ws<kPatched>(map, cb, head, at, batch);
-  });
-}
-
-// Into L2, the Q tile (and under formula masks the first K and V tile) of the CTA that will most
-// likely start when one of the resident CTAs ends: the one a full round of resident CTAs after
-// this one in launch order (x fastest). A round is %nsmid x kMinBlocksPerSm CTAs; %nsmid counts
-// SM ids, which PTX allows to exceed the SM count, and then this picks a CTA a little later,
-// still one that starts soon. A CTA's Q is the one tile of its item that no other CTA has read
-// (K and V tiles are shared with the neighbouring query tiles), so without this its first
-// products wait for device memory. Not for varlen, whose item decode reads cu_seqlens.
-template <typename T, bool kPatched>
-__device__ __forceinline__ void prefetch_next_cta_ws(const CUtensorMap* tq, const CUtensorMap* tk,
-                                                     const CUtensorMap* tv, const FwdParams& p) {
-  if (p.cu_seqlens_q != nullptr) return;
-  uint32_t sms;
-  asm("mov.u32 %0, %%nsmid;" : "=r"(sms));
-  uint32_t x = blockIdx.x + sms * uint32_t(T::kMinBlocksPerSm), y = blockIdx.y, z = blockIdx.z;
-  while (x >= gridDim.x) x -= gridDim.x, ++y;  // a few rounds: gridDim.x is the query tiles
-  while (y >= gridDim.y) y -= gridDim.y, ++z;
-  if (z >= gridDim.z) return;  // this CTA is in the last round
-  WorkTile w;
-  if (!resolve_work_at<T::kBlockM>(p, int32_t(x), int32_t(y), int32_t(z), w)) return;
-  prefetch_tile_ws<T, T::kBlockM, T::kHeadDimQK, kPatched>(tq, p.order, w.q_tile * T::kBlockM,
-                                                           w.q_start, w.head, w.batch);
-  // And its first key tile's K and V where the tiles follow from a formula (windows, causal,
-  // none): with short sequences they are as cold as Q.
-  if (p.mask_mode != FwdMaskMode::kWindow) return;
-  const KeyTiles<T::kBlockM, T::kBlockN> tiles(p, w);
-  if (tiles.count == 0) return;
-  const int32_t kv_head = w.head / p.group, pos = tiles[0].index * T::kBlockN;
-  prefetch_tile_ws<T, T::kBlockN, T::kHeadDimQK, kPatched>(tk, p.order, pos, w.k_start, kv_head,
-                                                           w.batch);
-  prefetch_tile_ws<T, T::kBlockN, T::kHeadDimV, kPatched>(tv, p.order, pos, w.k_start, kv_head,
-                                                          w.batch);
-}
-
-// Key tile `tile`'s K and V into the stage at `stage`, K completing on k_bar and V on v_bar
-// (the same barrier is fine: the caller then expects both byte counts on it).
-template <typename T, bool kPatched>
-__device__ __forceinline__ void load_kv_ws(uint32_t stage, const CUtensorMap* tk,
-                                           const CUtensorMap* tv, uint32_t k_bar, uint32_t v_bar,
-                                           const FwdParams& p, const WorkTile& w, int32_t kv_head,
-                                           int32_t tile) {
-  const int32_t pos = tile * T::kBlockN;
-  load_tile_ws<T, T::kBlockN, T::kHeadDimQK, kPatched>(stage, tk, k_bar, p.order, pos, w.k_start,
-                                                       kv_head, w.batch);
-  load_tile_ws<T, T::kBlockN, T::kHeadDimV, kPatched>(stage + T::kBytesK, tv, v_bar, p.order, pos,
-                                                      w.k_start, kv_head, w.batch);
-}
 
 // The producer's copy of the item's key tile n into ring position g (consumer.cuh, WsRing).
 // The stage's previous tile, g - kStages, must have been released by the consumers' arrivals:
@@ -411,40 +266,8 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
   if (marks) timeline_mark(p, kTlQLanded0 + 3 * c.cw);
   bool partial = false;
   consume<T>(p, w, tiles, ring, 0, c, sl2, o, softmax, partial);
-  // A partial tile whose V holds Inf/NaN puts 0 * Inf = NaN into rows that cannot see that
-  // key: an item with partial tiles whose O ends non-finite is computed again, tile by tile,
-  // with the Inf/NaN test and the exact path. The producer is done, so the consumers load the
-  // tiles themselves, into stage 0, with P in stage 1.
-  if (partial && consumer_or<T::kThreads>(!isfinite(o_sum<T>(o)))) {
-    using Elem = typename T::Elem;
-    const Elem* v_tile = reinterpret_cast<const Elem*>(smem_raw + (ring.v(0) - raw));
-    Elem* p_scratch = reinterpret_cast<Elem*>(smem_raw + (ring.k(1) - raw));
-    zero_o<T>(o);
-    softmax = OnlineSoftmax<T>();
-    const int32_t kv_head = w.head / p.group;
-    for (int32_t n = 0; n < tiles.count; ++n) {
-      const KeyTileRef tile = tiles[n];
-      if (c.ctid == 0) {
-        tma::arrive_expect_tx(ring.redo(), T::kBytesStage);
-        load_kv_ws<T, kPatched>(ring.k(0), &tk, &tv, ring.redo(), ring.redo(), p, w, kv_head,
-                                tile.index);
-      }
-      tma::wait(ring.redo(), uint32_t(n & 1));
-      const bool exact = tile.slot != -1 && consumer_or<T::kThreads>(v_tile_nonfinite<T>(
-                                                reinterpret_cast<const uint16_t*>(v_tile), c.ctid));
-      float sc[1][T::kNTiles][4];
-      issue_qk_sm90<T>(sc, ring.q(), ring.k(0), c.cw);
-      wait_qk_sm90<T>(sc);
-      ws_scores<T>(sc, p, w, tile, c.warp_row0, c.lane);
-      softmax.update(sc, o, sl2);
-      if (!exact) {
-        gemm_pv_sm90<T>(o, sc, ring.v(0));
-      } else {
-        exact_pv<T>(o, sc, p, w, tile, p_scratch, v_tile, c.warp_row0, c.lane);
-      }
-      consumer_sync<T::kThreads>();  // every consumer is done with stage 0 before the next copies
-    }
-  }
+  recompute_nonfinite<T, kPatched>(partial, o, softmax, p, w, tiles, ring, c, sl2, smem_raw, &tk,
+                                   &tv);
   if (marks) timeline_mark(p, kTlLoopEnd0 + 3 * c.cw);
   write_output_ws<T, kPatched>(o, softmax, p, w, sl2, c, ring.q(), &to);
   if (marks) timeline_consumer_end(p, ring, c.cw);
