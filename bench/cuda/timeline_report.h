@@ -38,7 +38,8 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
   std::map<uint64_t, std::vector<Cta>> by_sm;
   std::vector<double> barriers, q_issued, q_landed, loop, per_tile, epilogue, total, gaps;
   std::vector<double> exit_after_end, exit_gaps;  // plain form: the last warp's exit
-  std::vector<double> kv_wait, empty_wait;        // per item; kv_wait over both consumer warpgroups
+  std::vector<double> staging, storing;  // plain form: warpgroup 0's epilogue, split at kTlStaged0
+  std::vector<double> kv_wait, empty_wait;  // per item; kv_wait over both consumer warpgroups
   // Per consumer warpgroup, per iteration of the overlapped loop (items of 2+ tiles): the
   // phases (timeline.h, TimelinePhase), then the rest (the loop's cycles less its K, V waits
   // and phases, over the iterations: the first tile, the last P V, the clock reads).
@@ -82,6 +83,10 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
     }
     loop_sum += loop.back();
     if (t[kTlExit] != 0) exit_after_end.push_back(since(t[kTlExit], end));
+    if (t[kTlStaged0] != 0) {
+      staging.push_back(since(t[kTlStaged0], t[kTlLoopEnd0]));
+      storing.push_back(since(t[kTlEnd0], t[kTlStaged0]));
+    }
     by_sm[t[kTlSm]].push_back({start, end, t[kTlExit]});
   }
   if (ctas == 0) {
@@ -123,6 +128,12 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
       100.0 * median_of(kv_wait), us(median_of(empty_wait)), median_of(empty_wait));
   std::printf("  SM spans: median %.2f (%.0f), longest %.2f (%.0f)\n", us(median_of(spans)),
               median_of(spans), us(longest), longest);
+  if (!staging.empty()) {
+    std::printf(
+        "  epilogue of warpgroup 0: normalize and stage O %.2f (%.0f), then its stores "
+        "%.2f (%.0f)\n",
+        us(median_of(staging)), median_of(staging), us(median_of(storing)), median_of(storing));
+  }
   if (!exit_after_end.empty()) {
     std::printf(
         "  the last warp exits %.2f (%.0f) after the end marks; from its exit to the SM's "

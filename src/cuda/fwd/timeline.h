@@ -36,7 +36,11 @@ enum TimelineField : int {
   kTlQLanded1,  // the same three for consumer warpgroup 1
   kTlLoopEnd1,
   kTlEnd1,
-  kTlExit,   // the last warp's exit: the latest clock of any warp's lane 0 before it returns
+  kTlExit,  // the last warp's exit: the latest clock of any warp's lane 0 before it returns
+  // Consumer warpgroup 0, then 1 (plain form): its rows of O normalized and staged in shared
+  // memory, just before the stores (fwd_ws/epilogue.cuh); kTlEnd0 is after them.
+  kTlStaged0,
+  kTlStaged1,
   kTlTiles,  // the item's key tiles (a count, not a time)
   // Counts of cycles spent in the item's mbarrier waits on the K, V ring (fwd_ws/consumer.cuh,
   // ring_wait): by consumer warpgroup 0 and 1 for their K and V stages to fill, and by the

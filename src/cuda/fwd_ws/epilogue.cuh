@@ -33,6 +33,7 @@
 #include "cuda/fwd/work.cuh"
 #include "cuda/fwd_sm90/wgmma.cuh"
 #include "cuda/fwd_ws/consumer.cuh"
+#include "cuda/fwd_ws/marks.cuh"
 #include "cuda/tma/tma.cuh"
 
 namespace polyhead::cuda {
@@ -90,6 +91,7 @@ __device__ __forceinline__ void write_output_ws(float (&o)[1][T::kDTiles][4], On
     sm90::fence_proxy_async();  // this thread's rows, visible to the copy engine
     asm volatile("bar.sync %0, 128;" ::"r"(4 + c.cw) : "memory");
     if ((c.ctid & 127) == 0) {
+      timeline_mark(p, kTlStaged0 + c.cw);
       const uint32_t src = q + uint32_t(c.cw) * (64u * 128u);
       if constexpr (kPatched) {  // the box of the 64 positions from row0 (launch.cuh)
         int32_t at[3];
@@ -112,6 +114,7 @@ __device__ __forceinline__ void write_output_ws(float (&o)[1][T::kDTiles][4], On
     return;
   }
   asm volatile("bar.sync %0, 128;" ::"r"(4 + c.cw) : "memory");
+  if ((c.ctid & 127) == 0) timeline_mark(p, kTlStaged0 + c.cw);
   constexpr int kChunks = T::kHeadDimV / 8;  // 16-byte chunks per row
   const int t = c.ctid & 127;
   const int64_t o_base = int64_t(w.batch) * p.o_batch_stride + int64_t(w.head) * p.o_head_stride;

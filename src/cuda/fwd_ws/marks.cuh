@@ -1,0 +1,75 @@
+// The timeline marks of the warp-specialized forward kernels (fwd/timeline.h): phase
+// timestamps, wait and phase counts, and the last warp's exit, written into the CTA's (or the
+// persistent form's work item's) record. They compile to nothing unless the build defines
+// POLYHEAD_CUDA_TIMELINE (scripts/gpu-timeline).
+#pragma once
+
+#include <cstdint>
+
+#include "cuda/fwd/params.h"
+#include "cuda/fwd/ptx.cuh"
+#include "cuda/fwd/timeline.h"
+#include "cuda/tma/tma.cuh"
+
+namespace polyhead::cuda {
+
+// A phase timestamp (timeline.h) in record `record`: by default this CTA's (its linear block
+// index), in the persistent kernel the work item's. The counts (kTlTiles on) record `count`.
+// Nothing unless built with POLYHEAD_CUDA_TIMELINE.
+__device__ __forceinline__ void timeline_mark([[maybe_unused]] const FwdParams& p,
+                                              [[maybe_unused]] int field,
+                                              [[maybe_unused]] int32_t count = 0,
+                                              [[maybe_unused]] int64_t record = -1) {
+#if POLYHEAD_CUDA_TIMELINE
+  if (p.timeline == nullptr) return;
+  const uint64_t b = record >= 0 ? uint64_t(record)
+                                 : blockIdx.x + uint64_t(gridDim.x) *
+                                                    (blockIdx.y + uint64_t(gridDim.y) * blockIdx.z);
+  unsigned long long v = field >= kTlTiles ? uint64_t(count) : clock64();
+  if (field == kTlSm) {
+    uint32_t sm;
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
+    v = sm + 1ull;
+  }
+  p.timeline[b * kTimelineFields + field] = v;
+#endif
+}
+
+// Timeline builds: this warp's exit into the CTA's kTlExit, which ends up holding the last
+// warp's (atomicMax; lane 0 of each warp, just before it returns). The gap from it to the SM's
+// next CTA is the launch alone; from the consumers' end marks, also whatever the warps do
+// after them.
+__device__ __forceinline__ void timeline_exit([[maybe_unused]] const FwdParams& p) {
+#if POLYHEAD_CUDA_TIMELINE
+  if (p.timeline == nullptr || (threadIdx.x & 31) != 0) return;
+  const uint64_t b =
+      blockIdx.x + uint64_t(gridDim.x) * (blockIdx.y + uint64_t(gridDim.y) * blockIdx.z);
+  atomicMax(p.timeline + b * kTimelineFields + kTlExit, static_cast<unsigned long long>(clock64()));
+#endif
+}
+
+// Timeline builds: the item's wait or phase count i (consumer.cuh, ring_wait and PhaseClock)
+// into its record as field kTlKvWait0 + i, and the count back to zero for the next item.
+template <typename Ring>
+__device__ __forceinline__ void timeline_tally([[maybe_unused]] const FwdParams& p,
+                                               [[maybe_unused]] const Ring& ring,
+                                               [[maybe_unused]] int i,
+                                               [[maybe_unused]] int64_t record = -1) {
+#if POLYHEAD_CUDA_TIMELINE
+  const uint64_t v = ptx::ld_shared_u64(ring.tally(i));
+  ptx::st_shared_u64(ring.tally(i), 0);
+  timeline_mark(p, kTlKvWait0 + i, int32_t(v), record);
+#endif
+}
+
+// Timeline builds, by the marking thread of consumer warpgroup cw: its end mark and its wait and
+// phase counts into record `record` (timeline_mark).
+template <typename Ring>
+__device__ __forceinline__ void timeline_consumer_end(const FwdParams& p, const Ring& ring, int cw,
+                                                      int64_t record = -1) {
+  timeline_mark(p, kTlEnd0 + 3 * cw, 0, record);
+  timeline_tally(p, ring, cw, record);
+  for (int k = 0; k < kTlPhases; ++k) timeline_tally(p, ring, phase_tally(cw, k), record);
+}
+
+}  // namespace polyhead::cuda
