@@ -22,7 +22,6 @@
     }                                                                                 \
   } while (0)
 
-// kRegs live values per thread keep the register count near the forward kernel's (168).
 // Thread 0 of each CTA records its SM, its first instruction, the moment past the CTA barrier
 // and its last instruction, in SM cycles (clock64 counts per SM, so only marks of one SM
 // compare).
@@ -30,6 +29,35 @@ struct Marks {
   long long start, synced, end;
   int sm;
 };
+
+// kRegs values spun on for `cycles` SM cycles, all live to the end (their sum), so that kRegs
+// sets the register count (150: near the forward kernel's 168); `seed`, where given, varies
+// the start values.
+template <int kRegs>
+__device__ __forceinline__ float spin_values(long long cycles, const int* seed) {
+  float acc[kRegs];
+#pragma unroll
+  for (int i = 0; i < kRegs; ++i) acc[i] = float(threadIdx.x + i + (seed ? seed[i] : 0));
+  const long long t0 = clock64();
+  while (clock64() - t0 < cycles) {
+#pragma unroll
+    for (int i = 0; i < kRegs; ++i) acc[i] = acc[i] * 0.999f + 1.0f;
+  }
+  float s = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kRegs; ++i) s += acc[i];
+  return s;
+}
+
+// The CTA's marks, by thread 0 after a last CTA barrier.
+__device__ __forceinline__ void record_marks(Marks* marks, long long start, long long synced) {
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    int sm;
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
+    marks[blockIdx.x] = {start, synced, clock64(), sm};
+  }
+}
 
 // kStoreBytes: each CTA writes that many bytes to `out` at its end (16 B per thread and store),
 // as the forward kernel writes its O tile.
@@ -40,26 +68,11 @@ __global__ void __launch_bounds__(kThreads, 1)
   const long long start = clock64();
   __syncthreads();
   const long long synced = clock64();
-  float acc[kRegs];
-#pragma unroll
-  for (int i = 0; i < kRegs; ++i) acc[i] = float(threadIdx.x + i);
-  const long long t0 = clock64();
-  while (clock64() - t0 < cycles) {
-#pragma unroll
-    for (int i = 0; i < kRegs; ++i) acc[i] = acc[i] * 0.999f + 1.0f;
-  }
-  float s = 0.0f;
-#pragma unroll
-  for (int i = 0; i < kRegs; ++i) s += acc[i];
+  const float s = spin_values<kRegs>(cycles, nullptr);
   if (s == 12345.0f) sink[threadIdx.x] = s + smem[threadIdx.x];  // never true; keeps acc live
   uint4* o = out + size_t(blockIdx.x) * (kStoreBytes / 16);
   for (int k = threadIdx.x; k < kStoreBytes / 16; k += kThreads) o[k] = make_uint4(k, 1, 2, 3);
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    int sm;
-    asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
-    marks[blockIdx.x] = {start, synced, clock64(), sm};
-  }
+  record_marks(marks, start, synced);
 }
 
 // As the warp-specialized kernel launches: 384 threads, a 1.5 KB __grid_constant__ parameter
@@ -85,24 +98,10 @@ __global__ void __launch_bounds__(384, 1) spin_ws(const __grid_constant__ BigPar
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;");
   } else {
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;");
-    float acc[kRegs];
-#pragma unroll
-    for (int i = 0; i < kRegs; ++i) acc[i] = float(threadIdx.x + i + p.pad[i]);
-    const long long t0 = clock64();
-    while (clock64() - t0 < p.cycles) {
-#pragma unroll
-      for (int i = 0; i < kRegs; ++i) acc[i] = acc[i] * 0.999f + 1.0f;
-    }
-#pragma unroll
-    for (int i = 0; i < kRegs; ++i) s += acc[i];
+    s = spin_values<kRegs>(p.cycles, p.pad);
   }
   if (s == 12345.0f) p.sink[threadIdx.x] = s + smem[threadIdx.x];
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    int sm;
-    asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
-    p.marks[blockIdx.x] = {start, synced, clock64(), sm};
-  }
+  record_marks(p.marks, start, synced);
 }
 
 // Medians over CTAs of the cycles from a CTA's first instruction to past its barrier, and from
@@ -129,6 +128,33 @@ void gaps(const std::vector<Marks>& m, double& to_barrier, double& gap) {
   gap = median(g);
 }
 
+// Times `launch` (a grid of `grid` CTAs): the median of 11 calls in `us`, and the medians of
+// the CTAs' marks (gaps).
+template <typename Launch>
+int measure(Launch launch, int grid, Marks* marks, double& us, double& to_barrier, double& gap) {
+  cudaEvent_t a, b;
+  CHECK(cudaEventCreate(&a));
+  CHECK(cudaEventCreate(&b));
+  std::vector<float> ms;
+  for (int r = 0; r < 11; ++r) {
+    CHECK(cudaEventRecord(a));
+    launch();
+    CHECK(cudaEventRecord(b));
+    CHECK(cudaEventSynchronize(b));
+    float t = 0;
+    CHECK(cudaEventElapsedTime(&t, a, b));
+    ms.push_back(t);
+  }
+  CHECK(cudaEventDestroy(a));
+  CHECK(cudaEventDestroy(b));
+  std::sort(ms.begin(), ms.end());
+  us = 1000.0 * ms[ms.size() / 2];
+  std::vector<Marks> m(grid);
+  CHECK(cudaMemcpy(m.data(), marks, grid * sizeof(Marks), cudaMemcpyDeviceToHost));
+  gaps(m, to_barrier, gap);
+  return 0;
+}
+
 template <int kThreads, int kRegs, int kStoreBytes = 0>
 int run(const char* name, int smem_bytes, int sms, float* sink, Marks* marks, uint4* out) {
   auto k = spin<kThreads, kRegs, kStoreBytes>;
@@ -139,28 +165,12 @@ int run(const char* name, int smem_bytes, int sms, float* sink, Marks* marks, ui
   CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k, kThreads, smem_bytes));
   int clock_khz = 0;
   CHECK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0));
-  cudaEvent_t a, b;
-  CHECK(cudaEventCreate(&a));
-  CHECK(cudaEventCreate(&b));
   for (long long spin_cycles : {0LL, 10000LL, 40000LL}) {
     for (int waves : {1, 16}) {
       const int grid = sms * per_sm * waves;
-      std::vector<float> ms;
-      for (int r = 0; r < 11; ++r) {
-        CHECK(cudaEventRecord(a));
-        k<<<grid, kThreads, smem_bytes>>>(spin_cycles, sink, marks, out);
-        CHECK(cudaEventRecord(b));
-        CHECK(cudaEventSynchronize(b));
-        float t = 0;
-        CHECK(cudaEventElapsedTime(&t, a, b));
-        ms.push_back(t);
-      }
-      std::sort(ms.begin(), ms.end());
-      const double us = 1000.0 * ms[ms.size() / 2];
-      std::vector<Marks> m(grid);
-      CHECK(cudaMemcpy(m.data(), marks, grid * sizeof(Marks), cudaMemcpyDeviceToHost));
-      double to_barrier = 0, gap = 0;
-      gaps(m, to_barrier, gap);
+      double us = 0, to_barrier = 0, gap = 0;
+      auto launch = [&] { k<<<grid, kThreads, smem_bytes>>>(spin_cycles, sink, marks, out); };
+      if (measure(launch, grid, marks, us, to_barrier, gap) != 0) return 1;
       std::printf(
           "%-26s regs %3d smem %6d B, %d CTA/SM, spin %6lld cycles, %2d waves: %8.2f us"
           " = %6.3f us per wave; median cycles: start to barrier %5.0f, gap between"
@@ -182,29 +192,15 @@ int run_ws(int sms, float* sink, Marks* marks, uint4* out) {
   CHECK(cudaFuncGetAttributes(&attr, k));
   for (long long spin_cycles : {0LL, 10000LL}) {
     const int waves = 16, grid = sms * waves;
-    BigParams p{spin_cycles, sink, marks, out, {}};
-    std::vector<float> ms;
-    cudaEvent_t a, b;
-    CHECK(cudaEventCreate(&a));
-    CHECK(cudaEventCreate(&b));
-    for (int r = 0; r < 11; ++r) {
-      CHECK(cudaEventRecord(a));
-      k<<<grid, 384, smem_bytes>>>(p);
-      CHECK(cudaEventRecord(b));
-      CHECK(cudaEventSynchronize(b));
-      float t = 0;
-      CHECK(cudaEventElapsedTime(&t, a, b));
-      ms.push_back(t);
+    const BigParams p{spin_cycles, sink, marks, out, {}};
+    double us = 0, to_barrier = 0, gap = 0;
+    if (measure([&] { k<<<grid, 384, smem_bytes>>>(p); }, grid, marks, us, to_barrier, gap) != 0) {
+      return 1;
     }
-    std::sort(ms.begin(), ms.end());
-    std::vector<Marks> m(grid);
-    CHECK(cudaMemcpy(m.data(), marks, grid * sizeof(Marks), cudaMemcpyDeviceToHost));
-    double to_barrier = 0, gap = 0;
-    gaps(m, to_barrier, gap);
     std::printf(
         "384 thr, setmaxnreg, 1.5 KB params: regs %d, spin %6lld cycles, %d waves: %.3f us"
         " per wave; start to barrier %5.0f, gap between CTAs of an SM %5.0f\n",
-        attr.numRegs, spin_cycles, waves, 1000.0 * ms[ms.size() / 2] / waves, to_barrier, gap);
+        attr.numRegs, spin_cycles, waves, us / waves, to_barrier, gap);
   }
   return 0;
 }
