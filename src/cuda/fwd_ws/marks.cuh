@@ -13,6 +13,13 @@
 
 namespace polyhead::cuda {
 
+#if POLYHEAD_CUDA_TIMELINE
+// This CTA's record: its linear block index.
+__device__ __forceinline__ uint64_t timeline_cta_record() {
+  return blockIdx.x + uint64_t(gridDim.x) * (blockIdx.y + uint64_t(gridDim.y) * blockIdx.z);
+}
+#endif
+
 // A phase timestamp (timeline.h) in record `record`: by default this CTA's (its linear block
 // index), in the persistent kernel the work item's. The counts (kTlTiles on) record `count`.
 // Nothing unless built with POLYHEAD_CUDA_TIMELINE.
@@ -22,9 +29,7 @@ __device__ __forceinline__ void timeline_mark([[maybe_unused]] const FwdParams& 
                                               [[maybe_unused]] int64_t record = -1) {
 #if POLYHEAD_CUDA_TIMELINE
   if (p.timeline == nullptr) return;
-  const uint64_t b = record >= 0 ? uint64_t(record)
-                                 : blockIdx.x + uint64_t(gridDim.x) *
-                                                    (blockIdx.y + uint64_t(gridDim.y) * blockIdx.z);
+  const uint64_t b = record >= 0 ? uint64_t(record) : timeline_cta_record();
   unsigned long long v = field >= kTlTiles ? uint64_t(count) : clock64();
   if (field == kTlSm) {
     uint32_t sm;
@@ -42,9 +47,8 @@ __device__ __forceinline__ void timeline_mark([[maybe_unused]] const FwdParams& 
 __device__ __forceinline__ void timeline_exit([[maybe_unused]] const FwdParams& p) {
 #if POLYHEAD_CUDA_TIMELINE
   if (p.timeline == nullptr || (threadIdx.x & 31) != 0) return;
-  const uint64_t b =
-      blockIdx.x + uint64_t(gridDim.x) * (blockIdx.y + uint64_t(gridDim.y) * blockIdx.z);
-  atomicMax(p.timeline + b * kTimelineFields + kTlExit, static_cast<unsigned long long>(clock64()));
+  atomicMax(p.timeline + timeline_cta_record() * kTimelineFields + kTlExit,
+            static_cast<unsigned long long>(clock64()));
 #endif
 }
 
