@@ -195,10 +195,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
   if (!resolve_work<T::kBlockM>(p, w)) return;  // the same answer for every consumer thread
   const KeyTiles<T::kBlockM, T::kBlockN> tiles(p, w);
   tma::claim_registers<T::kConsumerRegs>();
-  // The warpgroup, broadcast from lane 0: ptxas then keeps what derives from it (the Q
-  // operand's wgmma descriptors, the turn barriers) on the uniform datapath.
-  WsConsumer c(tid);
-  c.cw = __shfl_sync(0xffffffffu, c.cw, 0);
+  const WsConsumer c(tid);
   const float sl2 = p.transform ? 1.0f : p.scale_log2;
   float o[1][T::kDTiles][4];
   zero_o<T>(o);

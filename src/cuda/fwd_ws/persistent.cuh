@@ -67,10 +67,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
   }
 
   tma::claim_registers<T::kConsumerRegs>();
-  WsConsumer c(tid);
-  // The warpgroup, broadcast from lane 0: ptxas then keeps what derives from it (the Q
-  // operand's wgmma descriptors) on the uniform datapath across the item loop.
-  c.cw = __shfl_sync(0xffffffffu, c.cw, 0);
+  const WsConsumer c(tid);
   const float sl2 = p.transform ? 1.0f : p.scale_log2;
   const bool marks = (c.ctid & 127) == 0;  // timeline: one thread per consumer warpgroup
   int32_t g = 0, it = 0;
