@@ -38,6 +38,7 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
   std::map<uint64_t, std::vector<Cta>> by_sm;
   std::vector<double> barriers, q_issued, q_landed, loop, per_tile, epilogue, total, gaps;
   std::vector<double> exit_after_end, exit_gaps;  // plain form: the last warp's exit
+  std::map<int, size_t> last_warp;                // how often each warp exited last
   std::vector<double> staging, storing;  // plain form: warpgroup 0's epilogue, split at kTlStaged0
   std::vector<double> kv_wait, empty_wait;  // per item; kv_wait over both consumer warpgroups
   // Per consumer warpgroup, per iteration of the overlapped loop (items of 2+ tiles): the
@@ -82,12 +83,17 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
       }
     }
     loop_sum += loop.back();
-    if (t[kTlExit] != 0) exit_after_end.push_back(since(t[kTlExit], end));
+    // kTlExit: the clock shifted left, with the last warp's index in the low bits.
+    const uint64_t exit = t[kTlExit] >> kTlExitWarpBits;
+    if (exit != 0) {
+      exit_after_end.push_back(since(exit, end));
+      ++last_warp[t[kTlExit] & ((1u << kTlExitWarpBits) - 1)];
+    }
     if (t[kTlStaged0] != 0) {
       staging.push_back(since(t[kTlStaged0], t[kTlLoopEnd0]));
       storing.push_back(since(t[kTlEnd0], t[kTlStaged0]));
     }
-    by_sm[t[kTlSm]].push_back({start, end, t[kTlExit]});
+    by_sm[t[kTlSm]].push_back({start, end, exit});
   }
   if (ctas == 0) {
     std::printf("timeline %s: no marks (not the warp-specialized kernel?)\n", name.c_str());
@@ -140,6 +146,11 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
         "next CTA %.2f (%.0f)\n",
         us(median_of(exit_after_end)), median_of(exit_after_end), us(median_of(exit_gaps)),
         median_of(exit_gaps));
+    std::printf("  the last warp to exit (warp: share of CTAs):");
+    for (const auto& [warp, n] : last_warp) {
+      std::printf(" %d: %.0f%%", warp, 100.0 * double(n) / double(exit_after_end.size()));
+    }
+    std::printf("\n");
   }
   if (phase[0][0].empty()) return;
   const bool two = !phase[1][0].empty();

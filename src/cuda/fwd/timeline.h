@@ -36,7 +36,9 @@ enum TimelineField : int {
   kTlQLanded1,  // the same three for consumer warpgroup 1
   kTlLoopEnd1,
   kTlEnd1,
-  kTlExit,  // the last warp's exit: the latest clock of any warp's lane 0 before it returns
+  // The last warp's exit: the latest clock of any warp's lane 0 before it returns, shifted
+  // left by kTlExitWarpBits, with that warp's index in the low bits.
+  kTlExit,
   // Consumer warpgroup 0, then 1 (plain form): its rows of O normalized and staged in shared
   // memory, just before the stores (fwd_ws/epilogue.cuh); kTlEnd0 is after them.
   kTlStaged0,
@@ -57,6 +59,9 @@ enum TimelineField : int {
   kTlPhase0,
   kTimelineFields = kTlPhase0 + 2 * kTlPhases
 };
+
+// The low bits of kTlExit that hold the index of the warp that exited last (up to 16 warps).
+inline constexpr int kTlExitWarpBits = 4;
 
 // The wait and phase counts above accumulate in shared memory after the ring's barriers (one
 // 8-byte word each, owned by one thread), in timeline builds only.

@@ -41,14 +41,15 @@ __device__ __forceinline__ void timeline_mark([[maybe_unused]] const FwdParams& 
 }
 
 // Timeline builds: this warp's exit into the CTA's kTlExit, which ends up holding the last
-// warp's (atomicMax; lane 0 of each warp, just before it returns). The gap from it to the SM's
-// next CTA is the launch alone; from the consumers' end marks, also whatever the warps do
-// after them.
+// warp's (atomicMax; lane 0 of each warp, just before it returns), as clock << 4 | the warp's
+// index (timeline.h). The gap from it to the SM's next CTA is the launch alone; from the
+// consumers' end marks, also whatever the warps do after them.
 __device__ __forceinline__ void timeline_exit([[maybe_unused]] const FwdParams& p) {
 #if POLYHEAD_CUDA_TIMELINE
   if (p.timeline == nullptr || (threadIdx.x & 31) != 0) return;
+  const uint64_t v = uint64_t(clock64()) << kTlExitWarpBits | (threadIdx.x / 32);
   atomicMax(p.timeline + timeline_cta_record() * kTimelineFields + kTlExit,
-            static_cast<unsigned long long>(clock64()));
+            static_cast<unsigned long long>(v));
 #endif
 }
 
