@@ -209,7 +209,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
                                    &tv);
   if (marks) timeline_mark(p, kTlLoopEnd0 + 3 * c.cw);
   write_output_ws<T, kPatched>(o, softmax, p, w, sl2, c, ring.q(), &to);
-  if (marks) timeline_consumer_end(p, ring, c.cw);
+  if ((c.ctid & 127) < 32) timeline_consumer_end(p, ring, c.cw, c.lane);
   timeline_exit(p);
 #else
   __trap();  // built without sm_90a code for this device: the dispatcher never launches it

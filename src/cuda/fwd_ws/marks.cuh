@@ -67,14 +67,17 @@ __device__ __forceinline__ void timeline_tally([[maybe_unused]] const FwdParams&
 #endif
 }
 
-// Timeline builds, by the marking thread of consumer warpgroup cw: its end mark and its wait and
-// phase counts into record `record` (timeline_mark).
+// Timeline builds, by every lane of the first warp of consumer warpgroup cw: lane 0 writes its
+// end mark, and lanes 0 to kTlPhases copy one of its wait and phase counts each into record
+// `record` (timeline_mark). One thread copying the 9 counts in turn took about 1.0k cycles after
+// the end mark, which the timeline then showed as a gap between CTAs (calls 64-65).
 template <typename Ring>
 __device__ __forceinline__ void timeline_consumer_end(const FwdParams& p, const Ring& ring, int cw,
-                                                      int64_t record = -1) {
-  timeline_mark(p, kTlEnd0 + 3 * cw, 0, record);
-  timeline_tally(p, ring, cw, record);
-  for (int k = 0; k < kTlPhases; ++k) timeline_tally(p, ring, phase_tally(cw, k), record);
+                                                      int lane, int64_t record = -1) {
+  if (lane == 0) timeline_mark(p, kTlEnd0 + 3 * cw, 0, record);
+  if (lane <= kTlPhases) {
+    timeline_tally(p, ring, lane == 0 ? cw : phase_tally(cw, lane - 1), record);
+  }
 }
 
 }  // namespace polyhead::cuda

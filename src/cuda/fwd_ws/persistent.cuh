@@ -101,7 +101,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
     } else {
       write_output<T, kPatched>(o, softmax, p, w, sl2, c.warp_row0, c.lane);
     }
-    if (marks) timeline_consumer_end(p, ring, c.cw, item);
+    if ((c.ctid & 127) < 32) timeline_consumer_end(p, ring, c.cw, c.lane, item);
     ++it;
   }
 #else
