@@ -14,16 +14,17 @@
 namespace polyhead::cuda {
 
 // Whether this thread's share of the V tile holds a non-finite element (16-bit exponent bits
-// all set); the caller ORs it over the CTA. The share is chunks tid + k * kThreads, exactly the
+// all set); the caller ORs it over the kThreads threads that share the test (the CTA, or one
+// warpgroup of the warp-specialized kernel). The share is chunks tid + k * kThreads, exactly the
 // chunks every tile load (load_tile, load_tile_sw128 and its ordered form) has this thread copy,
 // so the test may run after the thread's own cp.async wait, before any barrier.
-template <typename T>
+template <typename T, int kThreads = T::kThreads>
 __device__ __forceinline__ bool v_tile_nonfinite(const uint16_t* sv, int tid) {
   constexpr uint32_t kExp = T::kIsBf16 ? 0x7f80u : 0x7c00u;
   constexpr uint32_t kExp2 = kExp | (kExp << 16);
   constexpr int kChunksPerRow = T::kHeadDimV / 8;
   uint32_t bad = 0;
-  for (int c = tid; c < T::kBlockN * kChunksPerRow; c += T::kThreads) {
+  for (int c = tid; c < T::kBlockN * kChunksPerRow; c += kThreads) {
     // 8 consecutive columns stay consecutive in every layout (padded rows or swizzled): one
     // 16-byte load, and both halves of each word tested at once.
     const uint4 x = *reinterpret_cast<const uint4*>(
@@ -47,15 +48,17 @@ __device__ __forceinline__ void barrier_v_nonfinite(KeyTileRef tile, const uint1
   }
 }
 
+// `sp`: the P scratch, kBlockN columns a row; this warp's rows start at row warp_row0 - sp_row0
+// (a scratch that holds only some warps' rows starts at row sp_row0 of the tile).
 template <typename T>
 __device__ __forceinline__ void exact_pv(float (&o)[T::kMTiles][T::kDTiles][4],
                                          const float (&s)[T::kMTiles][T::kNTiles][4],
                                          const FwdParams& p, const WorkTile& w, KeyTileRef tile,
                                          typename T::Elem* sp, const typename T::Elem* sv,
-                                         int warp_row0, int lane) {
+                                         int warp_row0, int lane, int sp_row0 = 0) {
   using Elem = typename T::Elem;
   static_assert(T::kBlockN <= 128, "two 64-bit row masks");
-  Elem* rows = sp + warp_row0 * T::kBlockN;  // this warp's rows of P
+  Elem* rows = sp + (warp_row0 - sp_row0) * T::kBlockN;  // this warp's rows of P
 #pragma unroll
   for (int mt = 0; mt < T::kMTiles; ++mt) {
 #pragma unroll

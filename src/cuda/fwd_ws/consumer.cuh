@@ -33,15 +33,19 @@ struct WsRing {
   }
   __device__ __forceinline__ uint32_t v(int s) const { return k(s) + T::kBytesK; }
   __device__ __forceinline__ uint32_t bar(int i) const { return base + T::kOffBar + 8u * i; }
-  // q_full, k_full[kStages], v_full[kStages], empty[kStages], redo, q_empty
+  // q_full, k_full[kStages], v_full[kStages], empty[kStages], redo (warpgroup 0), q_empty,
+  // redo (warpgroup 1)
   __device__ __forceinline__ uint32_t q_full() const { return bar(0); }
   __device__ __forceinline__ uint32_t k_full(int s) const { return bar(1 + s); }
   __device__ __forceinline__ uint32_t v_full(int s) const { return bar(1 + T::kStages + s); }
   __device__ __forceinline__ uint32_t empty(int s) const { return bar(1 + 2 * T::kStages + s); }
-  __device__ __forceinline__ uint32_t redo() const { return bar(1 + 3 * T::kStages); }
+  // The recomputation's copies of consumer warpgroup cw (kernel.cuh).
+  __device__ __forceinline__ uint32_t redo(int cw = 0) const {
+    return bar(cw == 0 ? 1 + 3 * T::kStages : 3 + 3 * T::kStages);
+  }
   __device__ __forceinline__ uint32_t q_empty() const { return bar(2 + 3 * T::kStages); }
   // Timeline builds: wait count i (kTlKvWait0 + i) of timeline.h.
-  __device__ __forceinline__ uint32_t tally(int i) const { return bar(3 + 3 * T::kStages + i); }
+  __device__ __forceinline__ uint32_t tally(int i) const { return bar(4 + 3 * T::kStages + i); }
   __device__ __forceinline__ static int slot(int32_t g) { return g % T::kStages; }
   __device__ __forceinline__ static uint32_t parity(int32_t g) {
     return uint32_t((g / T::kStages) & 1);

@@ -70,10 +70,10 @@ struct FwdWsTraits : FwdTraitsBase<Elem_, Dqk, Dv, Tile_> {
   static constexpr uint32_t kQBlockBytes = Tile::kBlockM * 128;  // one 64-column block of Q
   static constexpr uint32_t kOffStages = kBytesQ;
   static constexpr uint32_t kOffBar = kOffStages + kStages * kBytesStage;
-  // q_full, k_full[kStages], v_full[kStages], empty[kStages], redo, q_empty (and the timeline's
-  // wait counts)
+  // q_full, k_full[kStages], v_full[kStages], empty[kStages], redo, q_empty, redo of
+  // warpgroup 1 (and the timeline's wait counts)
   static constexpr uint32_t kSmemBytes =
-      kOffBar + 8 * (3 + 3 * kStages) + kTimelineTallyBytes + 1024;  // + alignment
+      kOffBar + 8 * (4 + 3 * kStages) + kTimelineTallyBytes + 1024;  // + alignment
   __device__ static constexpr int v_index(int key, int col) {
     return int(sm90::swizzled_offset<Tile::kBlockN>(key, col) / 2);
   }
@@ -81,9 +81,12 @@ struct FwdWsTraits : FwdTraitsBase<Elem_, Dqk, Dv, Tile_> {
                 "shared memory of the SM's CTAs");
   static_assert(Dqk % 64 == 0 && Dv % 64 == 0, "64-column TMA boxes");
   static_assert(kBytesStage % 1024 == 0 && kBytesQ % 1024 == 0, "1024-byte swizzle atoms");
-  // The recomputation (recompute.cuh) keeps K, V in stage 0 and P (kBlockM x kBlockN) in stage 1.
-  static_assert(kStages >= 2 && Tile::kBlockM * Tile::kBlockN * 2 <= kBytesStage,
-                "P scratch in stage 1");
+  // The recomputation (recompute.cuh): with ping-pong, consumer warpgroup cw keeps K, V in
+  // stage cw and its 64 rows of P over that stage's K; otherwise the consumers keep K, V in
+  // stage 0 and P (kBlockM x kBlockN) in stage 1.
+  static_assert(kStages >= 2 && (kPingPong ? 64 * Tile::kBlockN * 2 <= kBytesK
+                                           : Tile::kBlockM * Tile::kBlockN * 2 <= kBytesStage),
+                "room for the recomputation's K, V and P");
 };
 
 // The producer's copy of the item's key tile n into ring position g (consumer.cuh, WsRing).
@@ -121,8 +124,9 @@ __device__ __forceinline__ void init_ws_barriers(const WsRing<T>& ring) {
     tma::barrier_init(ring.v_full(s), 1);
     tma::barrier_init(ring.empty(s), T::kThreads);  // every consumer thread arrives
   }
-  tma::barrier_init(ring.redo(), 1);
+  tma::barrier_init(ring.redo(0), 1);
   tma::barrier_init(ring.q_empty(), T::kThreads);
+  tma::barrier_init(ring.redo(1), 1);
 #if POLYHEAD_CUDA_TIMELINE
   for (int i = 0; i < kTimelineTallies; ++i) ptx::st_shared_u64(ring.tally(i), 0);
 #endif

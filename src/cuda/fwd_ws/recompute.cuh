@@ -2,7 +2,13 @@
 // ends non-finite. A partial tile whose V holds Inf/NaN puts 0 * Inf = NaN into rows that
 // cannot see that key, so an item with partial tiles whose O is not finite is computed again,
 // tile by tile, with the Inf/NaN test and the exact path of exact_pv.cuh. The producer is done
-// by then, so the consumers load the tiles themselves, into stage 0, with P in stage 1.
+// by then; the consumers load the tiles themselves.
+//   With ping-pong (d128) each consumer warpgroup decides alone, so that warpgroup 0 goes on to
+//     its epilogue while warpgroup 1 finishes its last products; a test over both had held it
+//     there (1.7% of the window's ncu samples, call 48). A warpgroup that recomputes waits
+//     until the other has released every stage, then keeps K, V in stage cw and its P over that
+//     stage's K.
+//   Otherwise the consumers decide together and keep K, V in stage 0 and P in stage 1.
 #pragma once
 
 #include <cuda.h>
@@ -14,6 +20,7 @@
 #include "cuda/fwd/softmax.cuh"
 #include "cuda/fwd/work.cuh"
 #include "cuda/fwd_sm90/mainloop.cuh"
+#include "cuda/fwd_sm90/wgmma.cuh"
 #include "cuda/fwd_ws/consumer.cuh"
 #include "cuda/fwd_ws/copies.cuh"
 #include "cuda/tma/tma.cuh"
@@ -42,8 +49,81 @@ __device__ __forceinline__ bool consumer_or(bool x) {
   return r != 0;
 }
 
+// The same within consumer warpgroup cw alone (named barriers 6 and 7, 128 threads).
+__device__ __forceinline__ void warpgroup_sync(int cw) {
+  asm volatile("bar.sync %0, 128;" ::"r"(6 + cw) : "memory");
+}
+__device__ __forceinline__ bool warpgroup_or(int cw, bool x) {
+  uint32_t r = 0;
+  asm volatile(
+      "{\n"
+      ".reg .pred p, q;\n"
+      "setp.ne.u32 p, %1, 0;\n"
+      "bar.red.or.pred q, %2, 128, p;\n"
+      "selp.u32 %0, 1, 0, q;\n"
+      "}\n"
+      : "=r"(r)
+      : "r"(uint32_t(x)), "r"(6 + cw)
+      : "memory");
+  return r != 0;
+}
+
+// The item again, by the warpgroups of `cta` (both consumers: kThreads threads; or consumer
+// warpgroup c.cw alone): K, V of each tile into stage `st` on barrier `bar`, P into `sp`
+// (rows from sp_row0).
+template <typename T, bool kPatched, bool kWarpgroup>
+__device__ __forceinline__ void recompute_item(
+    float (&o)[1][T::kDTiles][4], OnlineSoftmax<T>& softmax, const FwdParams& p, const WorkTile& w,
+    const KeyTiles<T::kBlockM, T::kBlockN>& tiles, const WsRing<T>& ring, const WsConsumer& c,
+    float sl2, unsigned char* smem_raw, const CUtensorMap* tk, const CUtensorMap* tv) {
+  using Elem = typename T::Elem;
+  const uint32_t raw = ptx::smem_u32(smem_raw);
+  const int st = kWarpgroup ? c.cw : 0;
+  const uint32_t bar = ring.redo(kWarpgroup ? c.cw : 0);
+  const int tid = kWarpgroup ? (c.ctid & 127) : c.ctid;
+  const Elem* v_tile = reinterpret_cast<const Elem*>(smem_raw + (ring.v(st) - raw));
+  Elem* p_scratch =
+      reinterpret_cast<Elem*>(smem_raw + ((kWarpgroup ? ring.k(st) : ring.k(1)) - raw));
+  const int sp_row0 = kWarpgroup ? 64 * c.cw : 0;
+  auto any = [&](bool x) {
+    return kWarpgroup ? warpgroup_or(c.cw, x) : consumer_or<T::kThreads>(x);
+  };
+  const int32_t kv_head = w.head / p.group;
+  zero_o<T>(o);
+  softmax = OnlineSoftmax<T>();
+  for (int32_t n = 0; n < tiles.count; ++n) {
+    const KeyTileRef tile = tiles[n];
+    if (tid == 0) {
+      tma::arrive_expect_tx(bar, T::kBytesStage);
+      load_kv_ws<T, kPatched>(ring.k(st), tk, tv, bar, bar, p, w, kv_head, tile.index);
+    }
+    tma::wait(bar, uint32_t(n & 1));
+    constexpr int kTesters = kWarpgroup ? 128 : T::kThreads;
+    const bool exact = tile.slot != -1 && any(v_tile_nonfinite<T, kTesters>(
+                                              reinterpret_cast<const uint16_t*>(v_tile), tid));
+    float sc[1][T::kNTiles][4];
+    issue_qk_sm90<T>(sc, ring.q(), ring.k(st), c.cw);
+    wait_qk_sm90<T>(sc);
+    ws_scores<T>(sc, p, w, tile, c.warp_row0, c.lane);
+    softmax.update(sc, o, sl2);
+    if (!exact) {
+      gemm_pv_sm90<T>(o, sc, ring.v(st));
+    } else {
+      if (kWarpgroup) warpgroup_sync(c.cw);  // every warp's S is done before P overwrites K
+      exact_pv<T>(o, sc, p, w, tile, p_scratch, v_tile, c.warp_row0, c.lane, sp_row0);
+      if (kWarpgroup) sm90::fence_proxy_async();  // P's writes before the next copy over them
+    }
+    // Everyone is done with the stage before the next copies.
+    if (kWarpgroup) {
+      warpgroup_sync(c.cw);
+    } else {
+      consumer_sync<T::kThreads>();
+    }
+  }
+}
+
 // After the item's main loop: the recomputation where the item has partial tiles and O ended
-// non-finite in any consumer's rows.
+// non-finite (see the top of this file for who decides and where the tiles go).
 template <typename T, bool kPatched>
 __device__ __forceinline__ void recompute_nonfinite(bool partial, float (&o)[1][T::kDTiles][4],
                                                     OnlineSoftmax<T>& softmax, const FwdParams& p,
@@ -52,35 +132,18 @@ __device__ __forceinline__ void recompute_nonfinite(bool partial, float (&o)[1][
                                                     const WsRing<T>& ring, const WsConsumer& c,
                                                     float sl2, unsigned char* smem_raw,
                                                     const CUtensorMap* tk, const CUtensorMap* tv) {
-  if (!(partial && consumer_or<T::kThreads>(!isfinite(o_sum<T>(o))))) return;
-  using Elem = typename T::Elem;
-  const uint32_t raw = ptx::smem_u32(smem_raw);
-  const Elem* v_tile = reinterpret_cast<const Elem*>(smem_raw + (ring.v(0) - raw));
-  Elem* p_scratch = reinterpret_cast<Elem*>(smem_raw + (ring.k(1) - raw));
-  zero_o<T>(o);
-  softmax = OnlineSoftmax<T>();
-  const int32_t kv_head = w.head / p.group;
-  for (int32_t n = 0; n < tiles.count; ++n) {
-    const KeyTileRef tile = tiles[n];
-    if (c.ctid == 0) {
-      tma::arrive_expect_tx(ring.redo(), T::kBytesStage);
-      load_kv_ws<T, kPatched>(ring.k(0), tk, tv, ring.redo(), ring.redo(), p, w, kv_head,
-                              tile.index);
+  if constexpr (T::kPingPong) {
+    if (!(partial && warpgroup_or(c.cw, !isfinite(o_sum<T>(o))))) return;
+    // The other warpgroup's last releases. It has released every earlier tile, since the
+    // producer could load the last ones, so these waits see no older phase.
+    for (int32_t g = tiles.count > T::kStages ? tiles.count - T::kStages : 0; g < tiles.count;
+         ++g) {
+      tma::wait(ring.empty(ring.slot(g)), ring.parity(g));
     }
-    tma::wait(ring.redo(), uint32_t(n & 1));
-    const bool exact = tile.slot != -1 && consumer_or<T::kThreads>(v_tile_nonfinite<T>(
-                                              reinterpret_cast<const uint16_t*>(v_tile), c.ctid));
-    float sc[1][T::kNTiles][4];
-    issue_qk_sm90<T>(sc, ring.q(), ring.k(0), c.cw);
-    wait_qk_sm90<T>(sc);
-    ws_scores<T>(sc, p, w, tile, c.warp_row0, c.lane);
-    softmax.update(sc, o, sl2);
-    if (!exact) {
-      gemm_pv_sm90<T>(o, sc, ring.v(0));
-    } else {
-      exact_pv<T>(o, sc, p, w, tile, p_scratch, v_tile, c.warp_row0, c.lane);
-    }
-    consumer_sync<T::kThreads>();  // every consumer is done with stage 0 before the next copies
+    recompute_item<T, kPatched, true>(o, softmax, p, w, tiles, ring, c, sl2, smem_raw, tk, tv);
+  } else {
+    if (!(partial && consumer_or<T::kThreads>(!isfinite(o_sum<T>(o))))) return;
+    recompute_item<T, kPatched, false>(o, softmax, p, w, tiles, ring, c, sl2, smem_raw, tk, tv);
   }
 }
 
