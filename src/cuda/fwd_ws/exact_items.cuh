@@ -18,6 +18,11 @@ template <typename T, bool kPatched>
 __global__ void __launch_bounds__(kSimtThreads)
     fwd_ws_exact_items_kernel(const __grid_constant__ FwdParams p) {
   extern __shared__ float smem_f[];
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  // Launched as a programmatic dependent of the persistent kernel (launch.cuh): the list is
+  // complete and visible once that grid has completed.
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
   constexpr int64_t kGroups = T::kBlockM / kSimtRows;  // 32-row groups per item
   const int64_t jobs = int64_t(*p.redo_count) * kGroups;
   for (int64_t e = blockIdx.x; e < jobs; e += gridDim.x) {

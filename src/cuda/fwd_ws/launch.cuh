@@ -81,7 +81,20 @@ void launch_ws_kernels(const FwdParams& p, const CUtensorMap& tq, const CUtensor
   const int smem = int(sizeof(float)) * simt_rows_smem_floats(T::kHeadDimQK, T::kHeadDimV);
   POLYHEAD_CUDA_CHECK(
       cudaFuncSetAttribute(exact, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-  exact<<<unsigned(2 * sms), kSimtThreads, smem, stream>>>(p);
+  // A programmatic dependent launch: the exact pass's CTAs are launched while the persistent
+  // CTAs run and wait in griddepcontrol.wait for that grid's completion and memory, instead of
+  // the stream's full launch gap after it.
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(unsigned(2 * sms));
+  config.blockDim = dim3(kSimtThreads);
+  config.dynamicSmemBytes = size_t(smem);
+  config.stream = stream;
+  cudaLaunchAttribute attribute[1];
+  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute[0].val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = attribute;
+  config.numAttrs = 1;
+  POLYHEAD_CUDA_CHECK(cudaLaunchKernelEx(&config, exact, p));
   POLYHEAD_CUDA_CHECK_LAUNCH("fwd_ws_exact_items_kernel");
 }
 
