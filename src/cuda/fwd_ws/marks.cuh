@@ -40,6 +40,27 @@ __device__ __forceinline__ void timeline_mark([[maybe_unused]] const FwdParams& 
 #endif
 }
 
+// Timeline builds: the SM's clock now, for a mark that timeline_mark_at writes later; 0 and no
+// code otherwise.
+__device__ __forceinline__ uint64_t timeline_clock() {
+#if POLYHEAD_CUDA_TIMELINE
+  return clock64();
+#else
+  return 0;
+#endif
+}
+
+// A phase timestamp taken earlier (timeline_clock) into this CTA's record: a global store before
+// the CTA's mbarrier initialization made its release fence wait for that store.
+__device__ __forceinline__ void timeline_mark_at([[maybe_unused]] const FwdParams& p,
+                                                 [[maybe_unused]] int field,
+                                                 [[maybe_unused]] uint64_t at) {
+#if POLYHEAD_CUDA_TIMELINE
+  if (p.timeline == nullptr) return;
+  p.timeline[timeline_cta_record() * kTimelineFields + field] = at;
+#endif
+}
+
 // Timeline builds: this warp's exit into the CTA's kTlExit, which ends up holding the last
 // warp's (atomicMax; lane 0 of each warp, just before it returns), as clock << 4 | the warp's
 // index (timeline.h). The gap from it to the SM's next CTA is the launch alone; from the
