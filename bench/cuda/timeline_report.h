@@ -40,7 +40,8 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
   std::vector<double> exit_after_end, exit_gaps;  // plain form: the last warp's exit
   std::map<int, size_t> last_warp;                // how often each warp exited last
   std::vector<double> staging, storing;  // plain form: warpgroup 0's epilogue, split at kTlStaged0
-  std::vector<double> kv_wait, empty_wait;  // per item; kv_wait over both consumer warpgroups
+  std::vector<double> own_rows, producer_ready;  // plain form: kTlOwnRows0, kTlProducerReady
+  std::vector<double> kv_wait, empty_wait;       // per item; kv_wait over both consumer warpgroups
   // Per consumer warpgroup, per iteration of the overlapped loop (items of 2+ tiles): the
   // phases (timeline.h, TimelinePhase), then the rest (the loop's cycles less its K, V waits
   // and phases, over the iterations: the first tile, the last P V, the clock reads).
@@ -92,6 +93,10 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
     if (t[kTlStaged0] != 0) {
       staging.push_back(since(t[kTlStaged0], t[kTlLoopEnd0]));
       storing.push_back(since(t[kTlEnd0], t[kTlStaged0]));
+      if (t[kTlOwnRows0] != 0) own_rows.push_back(since(t[kTlOwnRows0], t[kTlLoopEnd0]));
+    }
+    if (t[kTlProducerReady] != 0) {
+      producer_ready.push_back(since(t[kTlProducerReady], start));
     }
     by_sm[t[kTlSm]].push_back({start, end, exit});
   }
@@ -139,6 +144,16 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
         "  epilogue of warpgroup 0: normalize and stage O %.2f (%.0f), then its stores "
         "%.2f (%.0f)\n",
         us(median_of(staging)), median_of(staging), us(median_of(storing)), median_of(storing));
+    if (!own_rows.empty()) {
+      std::printf(
+          "    its marking thread's own shared stores issued at %.2f (%.0f); the fence and the "
+          "warpgroup barrier take the rest of the staging\n",
+          us(median_of(own_rows)), median_of(own_rows));
+    }
+  }
+  if (!producer_ready.empty()) {
+    std::printf("  the producer thread past its setmaxnreg at %.2f (%.0f) after the start\n",
+                us(median_of(producer_ready)), median_of(producer_ready));
   }
   if (!exit_after_end.empty()) {
     std::printf(

@@ -43,7 +43,11 @@ enum TimelineField : int {
   // memory, just before the stores (fwd_ws/epilogue.cuh); kTlEnd0 is after them.
   kTlStaged0,
   kTlStaged1,
-  kTlTiles,  // the item's key tiles (a count, not a time)
+  // Plain form: warpgroup 0's marking thread has issued its own shared-memory stores of O, before
+  // the async-proxy fence and the warpgroup barrier that end the staging (kTlStaged0).
+  kTlOwnRows0,
+  kTlProducerReady,  // plain form: the producer thread past its setmaxnreg, before Q's copies
+  kTlTiles,          // the item's key tiles (a count, not a time)
   // Counts of cycles spent in the item's mbarrier waits on the K, V ring (fwd_ws/consumer.cuh,
   // ring_wait): by consumer warpgroup 0 and 1 for their K and V stages to fill, and by the
   // producer for a stage to be released. Starved consumers show in the first two, consumers

@@ -86,6 +86,7 @@ __device__ __forceinline__ void write_output_ws(float (&o)[1][T::kDTiles][4], On
       lse_at(p, w, kPatched ? p.order.token(i) : i) = lse;
     }
   }
+  if (c.ctid == 0) timeline_mark(p, kTlOwnRows0);
   const int32_t row0 = w.q_tile * T::kBlockM + 64 * c.cw;  // the warpgroup's first row
   if (p.o_tma && (p.cu_seqlens_q == nullptr || row0 + 64 <= w.seqlen_q)) {
     sm90::fence_proxy_async();  // this thread's rows, visible to the copy engine

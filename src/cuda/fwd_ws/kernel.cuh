@@ -175,6 +175,7 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
   if (wg == 0) {  // producer
     tma::release_registers<T::kProducerRegs>();
     if (tid == 0) {
+      timeline_mark(p, kTlProducerReady);
       if (!resolve_work<T::kBlockM>(p, w)) return;  // a virtual varlen tile past its sequence
       prefetch_ws_maps(&tq, &tk, &tv);
       load_q_ws<T, kPatched>(ring, &tq, p, w);  // Q needs the item only, not its key tiles
