@@ -46,8 +46,8 @@ __device__ __forceinline__ void write_output(float (&o)[T::kMTiles][T::kDTiles][
                                              const WorkTile& w, float sl2, int warp_row0,
                                              int lane) {
   using Elem = typename T::Elem;
-  const float sink = p.sinks ? p.sinks[w.head * p.sinks_stride] : -INFINITY;
-  const int64_t o_base = int64_t(w.batch) * p.o_batch_stride + int64_t(w.head) * p.o_head_stride;
+  const float sink = head_sink(p, w);
+  const int64_t o_base = o_head_offset(p, w);
 #pragma unroll
   for (int mt = 0; mt < T::kMTiles; ++mt) {
 #pragma unroll
@@ -112,8 +112,8 @@ __device__ __forceinline__ void write_output_vec16(float (&o)[T::kMTiles][T::kDT
                                                    int lane) {
   static_assert(T::kDTiles % 4 == 0, "whole groups of four 8-column blocks");
   using Elem = typename T::Elem;
-  const float sink = p.sinks ? p.sinks[w.head * p.sinks_stride] : -INFINITY;
-  const int64_t o_base = int64_t(w.batch) * p.o_batch_stride + int64_t(w.head) * p.o_head_stride;
+  const float sink = head_sink(p, w);
+  const int64_t o_base = o_head_offset(p, w);
   const int q = lane & 3;
 #pragma unroll
   for (int mt = 0; mt < T::kMTiles; ++mt) {

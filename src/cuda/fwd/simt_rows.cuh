@@ -155,7 +155,7 @@ __device__ void simt_rows(const FwdParams& p, const WorkTile& w, int r0, int dqk
     }
   }
 
-  const float sink = p.sinks ? p.sinks[w.head * p.sinks_stride] : -INFINITY;
+  const float sink = head_sink(p, w);
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
     float sum = l[r];

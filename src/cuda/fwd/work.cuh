@@ -3,6 +3,7 @@
 // kernels, templated on their tile shape.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "core/mask_policy.h"
@@ -27,6 +28,16 @@ struct WorkTile {
 __device__ __forceinline__ float& lse_at(const FwdParams& p, const WorkTile& w, int32_t token) {
   return p.lse[int64_t(w.batch) * p.lse_batch_stride + int64_t(w.head) * p.lse_head_stride +
                int64_t(w.q_start + token) * p.lse_row_stride];
+}
+
+// The learned sink of the work tile's head, -inf without sinks.
+__device__ __forceinline__ float head_sink(const FwdParams& p, const WorkTile& w) {
+  return p.sinks ? p.sinks[w.head * p.sinks_stride] : -INFINITY;
+}
+
+// Where the work tile's (batch, head) starts in O, in elements; its rows follow o_row_stride.
+__device__ __forceinline__ int64_t o_head_offset(const FwdParams& p, const WorkTile& w) {
+  return int64_t(w.batch) * p.o_batch_stride + int64_t(w.head) * p.o_head_stride;
 }
 
 // Resolves grid coordinates (x: query tile slot, head, z: batch) into a work tile; false when

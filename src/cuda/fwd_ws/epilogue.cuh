@@ -69,7 +69,7 @@ __device__ __forceinline__ void write_output_ws(float (&o)[1][T::kDTiles][4], On
     return;
   }
   using Elem = typename T::Elem;
-  const float sink = p.sinks ? p.sinks[w.head * p.sinks_stride] : -INFINITY;
+  const float sink = head_sink(p, w);
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const auto [inv, lse] = finish_row<T>(sm, 0, h, sink, sl2, p.sinks != nullptr);
@@ -118,7 +118,7 @@ __device__ __forceinline__ void write_output_ws(float (&o)[1][T::kDTiles][4], On
   if ((c.ctid & 127) == 0) timeline_mark(p, kTlStaged0 + c.cw);
   constexpr int kChunks = T::kHeadDimV / 8;  // 16-byte chunks per row
   const int t = c.ctid & 127;
-  const int64_t o_base = int64_t(w.batch) * p.o_batch_stride + int64_t(w.head) * p.o_head_stride;
+  const int64_t o_base = o_head_offset(p, w);
 #pragma unroll
   for (int k = 0; k < 64 * kChunks / 128; ++k) {
     const int at = t + 128 * k;
