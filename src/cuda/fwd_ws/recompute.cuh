@@ -27,45 +27,34 @@
 
 namespace polyhead::cuda {
 
-// Barriers of the kThreads consumer threads alone (named barrier 1): the producer warp has left
-// by the time they are used.
+// Named barrier `id` over kThreads consumer threads, and its OR of x over them. The consumers
+// alone use barrier 1 (the producer warp has left by then); one consumer warpgroup alone uses
+// 6 + its index.
 template <int kThreads>
-__device__ __forceinline__ void consumer_sync() {
-  asm volatile("bar.sync 1, %0;" ::"n"(kThreads) : "memory");
+__device__ __forceinline__ void named_sync(int id) {
+  asm volatile("bar.sync %0, %1;" ::"r"(id), "n"(kThreads) : "memory");
+}
+template <int kThreads>
+__device__ __forceinline__ bool named_or(int id, bool x) {
+  uint32_t r = 0;
+  asm volatile(
+      "{\n"
+      ".reg .pred p, q;\n"
+      "setp.ne.u32 p, %1, 0;\n"
+      "bar.red.or.pred q, %2, %3, p;\n"
+      "selp.u32 %0, 1, 0, q;\n"
+      "}\n"
+      : "=r"(r)
+      : "r"(uint32_t(x)), "r"(id), "n"(kThreads)
+      : "memory");
+  return r != 0;
 }
 template <int kThreads>
 __device__ __forceinline__ bool consumer_or(bool x) {
-  uint32_t r = 0;
-  asm volatile(
-      "{\n"
-      ".reg .pred p, q;\n"
-      "setp.ne.u32 p, %1, 0;\n"
-      "bar.red.or.pred q, 1, %2, p;\n"
-      "selp.u32 %0, 1, 0, q;\n"
-      "}\n"
-      : "=r"(r)
-      : "r"(uint32_t(x)), "n"(kThreads)
-      : "memory");
-  return r != 0;
-}
-
-// The same within consumer warpgroup cw alone (named barriers 6 and 7, 128 threads).
-__device__ __forceinline__ void warpgroup_sync(int cw) {
-  asm volatile("bar.sync %0, 128;" ::"r"(6 + cw) : "memory");
+  return named_or<kThreads>(1, x);
 }
 __device__ __forceinline__ bool warpgroup_or(int cw, bool x) {
-  uint32_t r = 0;
-  asm volatile(
-      "{\n"
-      ".reg .pred p, q;\n"
-      "setp.ne.u32 p, %1, 0;\n"
-      "bar.red.or.pred q, %2, 128, p;\n"
-      "selp.u32 %0, 1, 0, q;\n"
-      "}\n"
-      : "=r"(r)
-      : "r"(uint32_t(x)), "r"(6 + cw)
-      : "memory");
-  return r != 0;
+  return named_or<128>(6 + cw, x);
 }
 
 // The item again, by the warpgroups of `cta` (both consumers: kThreads threads; or consumer
@@ -85,9 +74,8 @@ __device__ __forceinline__ void recompute_item(
   Elem* p_scratch =
       reinterpret_cast<Elem*>(smem_raw + ((kWarpgroup ? ring.k(st) : ring.k(1)) - raw));
   const int sp_row0 = kWarpgroup ? 64 * c.cw : 0;
-  auto any = [&](bool x) {
-    return kWarpgroup ? warpgroup_or(c.cw, x) : consumer_or<T::kThreads>(x);
-  };
+  constexpr int kThreads = kWarpgroup ? 128 : T::kThreads;  // who shares the barriers below
+  const int named = kWarpgroup ? 6 + c.cw : 1;
   const int32_t kv_head = w.head / p.group;
   zero_o<T>(o);
   softmax = OnlineSoftmax<T>();
@@ -98,9 +86,10 @@ __device__ __forceinline__ void recompute_item(
       load_kv_ws<T, kPatched>(ring.k(st), tk, tv, bar, bar, p, w, kv_head, tile.index);
     }
     tma::wait(bar, uint32_t(n & 1));
-    constexpr int kTesters = kWarpgroup ? 128 : T::kThreads;
-    const bool exact = tile.slot != -1 && any(v_tile_nonfinite<T, kTesters>(
-                                              reinterpret_cast<const uint16_t*>(v_tile), tid));
+    const bool exact =
+        tile.slot != -1 &&
+        named_or<kThreads>(
+            named, v_tile_nonfinite<T, kThreads>(reinterpret_cast<const uint16_t*>(v_tile), tid));
     float sc[1][T::kNTiles][4];
     issue_qk_sm90<T>(sc, ring.q(), ring.k(st), c.cw);
     wait_qk_sm90<T>(sc);
@@ -109,16 +98,11 @@ __device__ __forceinline__ void recompute_item(
     if (!exact) {
       gemm_pv_sm90<T>(o, sc, ring.v(st));
     } else {
-      if (kWarpgroup) warpgroup_sync(c.cw);  // every warp's S is done before P overwrites K
+      if (kWarpgroup) named_sync<kThreads>(named);  // every warp's S is done before P overwrites K
       exact_pv<T>(o, sc, p, w, tile, p_scratch, v_tile, c.warp_row0, c.lane, sp_row0);
       if (kWarpgroup) sm90::fence_proxy_async();  // P's writes before the next copy over them
     }
-    // Everyone is done with the stage before the next copies.
-    if (kWarpgroup) {
-      warpgroup_sync(c.cw);
-    } else {
-      consumer_sync<T::kThreads>();
-    }
+    named_sync<kThreads>(named);  // everyone is done with the stage before the next copies
   }
 }
 
