@@ -20,23 +20,37 @@ __device__ __forceinline__ uint64_t timeline_cta_record() {
 }
 #endif
 
-// A phase timestamp (timeline.h) in record `record`: by default this CTA's (its linear block
-// index), in the persistent kernel the work item's. The counts (kTlTiles on) record `count`.
-// Nothing unless built with POLYHEAD_CUDA_TIMELINE.
+// A phase timestamp taken earlier (timeline_clock), or a count, into record `record`: by
+// default this CTA's (its linear block index), in the persistent kernel the work item's. Used
+// for the CTA's start, which is taken at its first instruction and written after the CTA
+// barrier: a global store before the mbarrier initialization's release fence may make that
+// fence wait for it.
+__device__ __forceinline__ void timeline_mark_at([[maybe_unused]] const FwdParams& p,
+                                                 [[maybe_unused]] int field,
+                                                 [[maybe_unused]] uint64_t at,
+                                                 [[maybe_unused]] int64_t record = -1) {
+#if POLYHEAD_CUDA_TIMELINE
+  if (p.timeline == nullptr) return;
+  const uint64_t b = record >= 0 ? uint64_t(record) : timeline_cta_record();
+  p.timeline[b * kTimelineFields + field] = at;
+#endif
+}
+
+// A phase timestamp (timeline.h) now, into record `record` (timeline_mark_at). The counts
+// (kTlTiles on) record `count`. Nothing unless built with POLYHEAD_CUDA_TIMELINE.
 __device__ __forceinline__ void timeline_mark([[maybe_unused]] const FwdParams& p,
                                               [[maybe_unused]] int field,
                                               [[maybe_unused]] int32_t count = 0,
                                               [[maybe_unused]] int64_t record = -1) {
 #if POLYHEAD_CUDA_TIMELINE
   if (p.timeline == nullptr) return;
-  const uint64_t b = record >= 0 ? uint64_t(record) : timeline_cta_record();
-  unsigned long long v = field >= kTlTiles ? uint64_t(count) : clock64();
+  uint64_t v = field >= kTlTiles ? uint64_t(count) : uint64_t(clock64());
   if (field == kTlSm) {
     uint32_t sm;
     asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
     v = sm + 1ull;
   }
-  p.timeline[b * kTimelineFields + field] = v;
+  timeline_mark_at(p, field, v, record);
 #endif
 }
 
@@ -47,17 +61,6 @@ __device__ __forceinline__ uint64_t timeline_clock() {
   return clock64();
 #else
   return 0;
-#endif
-}
-
-// A phase timestamp taken earlier (timeline_clock) into this CTA's record: a global store before
-// the CTA's mbarrier initialization made its release fence wait for that store.
-__device__ __forceinline__ void timeline_mark_at([[maybe_unused]] const FwdParams& p,
-                                                 [[maybe_unused]] int field,
-                                                 [[maybe_unused]] uint64_t at) {
-#if POLYHEAD_CUDA_TIMELINE
-  if (p.timeline == nullptr) return;
-  p.timeline[timeline_cta_record() * kTimelineFields + field] = at;
 #endif
 }
 
