@@ -295,12 +295,12 @@ void fwd_run(const AttentionProblem& p, const ProblemShape& s, void* stream_ptr,
   }
 #endif
   if (tc->kind == TcKind::ws && overrides.ws_persistent) {
-    // The list of items for the exact pass (fwd_ws/exact_items.cuh): a count, zeroed here,
-    // and room for every item, in one stream-ordered allocation freed once both kernels are
-    // queued.
+    // The list for the exact pass (fwd_ws/exact_items.cuh): a count, zeroed here, and room
+    // for every consumer warpgroup of every item (at most 2 per item, tile_size.h), in one
+    // stream-ordered allocation freed once both kernels are queued.
     void* work = nullptr;
     POLYHEAD_CUDA_CHECK(
-        cudaMallocAsync(&work, sizeof(int32_t) * (size_t(f.work_items) + 4), stream));
+        cudaMallocAsync(&work, sizeof(int32_t) * (2 * size_t(f.work_items) + 4), stream));
     POLYHEAD_CUDA_CHECK(cudaMemsetAsync(work, 0, sizeof(int32_t), stream));
     f.redo_count = static_cast<int32_t*>(work);
     f.redo_items = reinterpret_cast<uint32_t*>(f.redo_count + 4);

@@ -135,6 +135,9 @@ template <int BlockN, int Stages, bool Overlap, bool PingPong, int AutoMinKeys, 
           int Consumers = 2>
 struct FwdWsShape : FwdTileShape<64 * Consumers, BlockN, 4 * Consumers, CtasPerSm> {
   static constexpr int kConsumers = Consumers;  // warpgroups of 64 query rows
+  // The persistent form's exact-pass list holds one entry per consumer warpgroup and item, with
+  // room for two per item (fwd/dispatch.cpp).
+  static_assert(Consumers == 1 || Consumers == 2, "one or two consumer warpgroups");
   static constexpr int kStages = Stages;
   static constexpr bool kOverlap = Overlap;
   static constexpr bool kPingPong = Overlap && PingPong && Consumers == 2;
