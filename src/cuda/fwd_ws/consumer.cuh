@@ -131,6 +131,28 @@ __device__ __forceinline__ void ws_scores(float (&sc)[1][T::kNTiles][4], const F
   if (tile.slot != -1) mask_scores<T>(sc, p, w, tile, warp_row0, lane);
 }
 
+// A partial tile's mask; a window tile's from the rows' bounds computed once per item.
+template <typename T>
+__device__ __forceinline__ void ws_mask(float (&sc)[1][T::kNTiles][4], const FwdParams& p,
+                                        const WorkTile& w, KeyTileRef tile, const RowWindow& win,
+                                        int warp_row0, int lane) {
+  if (tile.slot == -1) return;
+  if (p.mask_mode == FwdMaskMode::kWindow) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) mask_row<T>(sc[0], h, win.rule<T::kBlockN>(h, tile), lane);
+  } else {
+    mask_scores<T>(sc, p, w, tile, warp_row0, lane);
+  }
+}
+
+// The window bounds of a consumer thread's rows for ws_mask (unused under a block map).
+template <typename T>
+__device__ __forceinline__ RowWindow ws_row_window(const FwdParams& p, const WorkTile& w,
+                                                   const WsConsumer& c) {
+  if (p.mask_mode != FwdMaskMode::kWindow) return {};
+  return row_window<T::kBlockM>(p, w, c.warp_row0 + (c.lane >> 2));
+}
+
 // A block-map tile's rules for a consumer thread's two rows, r and r + 8.
 template <typename T>
 using TileBits = RowRule<T::kBlockN>[2];
@@ -177,13 +199,14 @@ struct BitsAhead {
 template <typename T>
 __device__ __forceinline__ void ws_scores_bits(float (&sc)[1][T::kNTiles][4], const FwdParams& p,
                                                const WorkTile& w, KeyTileRef tile,
-                                               const TileBits<T>& bits, int warp_row0, int lane) {
+                                               const TileBits<T>& bits, const RowWindow& win,
+                                               int warp_row0, int lane) {
   if (p.transform) transform_scores<T>(sc, p, w, tile.index * T::kBlockN, warp_row0, lane);
   if (tile.slot >= 0 && p.mask_mode == FwdMaskMode::kBlockMap) {
 #pragma unroll
     for (int h = 0; h < 2; ++h) mask_row<T>(sc[0], h, bits[h], lane);
-  } else if (tile.slot != -1) {
-    mask_scores<T>(sc, p, w, tile, warp_row0, lane);
+  } else {
+    ws_mask<T>(sc, p, w, tile, win, warp_row0, lane);
   }
 }
 
@@ -192,11 +215,13 @@ __device__ __forceinline__ void ws_scores_bits(float (&sc)[1][T::kNTiles][4], co
 template <typename T>
 __device__ __forceinline__ void ws_tile_scores(float (&sc)[1][T::kNTiles][4], const FwdParams& p,
                                                const WorkTile& w, KeyTileRef tile,
-                                               const TileBits<T>& bits, int warp_row0, int lane) {
+                                               const TileBits<T>& bits, const RowWindow& win,
+                                               int warp_row0, int lane) {
   if constexpr (T::kPrefetchBits) {
-    ws_scores_bits<T>(sc, p, w, tile, bits, warp_row0, lane);
+    ws_scores_bits<T>(sc, p, w, tile, bits, win, warp_row0, lane);
   } else {
-    ws_scores<T>(sc, p, w, tile, warp_row0, lane);
+    if (p.transform) transform_scores<T>(sc, p, w, tile.index * T::kBlockN, warp_row0, lane);
+    ws_mask<T>(sc, p, w, tile, win, warp_row0, lane);
   }
 }
 
@@ -208,6 +233,7 @@ __device__ __forceinline__ void consume_serial(const FwdParams& p, const WorkTil
                                                float (&o)[1][T::kDTiles][4],
                                                OnlineSoftmax<T>& softmax, bool& partial) {
   const int tally = (c.ctid & 127) == 0 ? c.cw : -1;  // timeline builds: ring_wait
+  const RowWindow win = ws_row_window<T>(p, w, c);
   for (int32_t n = 0; n < tiles.count; ++n) {
     const int s = ring.slot(g0 + n);
     const KeyTileRef tile = tiles[n];
@@ -216,7 +242,8 @@ __device__ __forceinline__ void consume_serial(const FwdParams& p, const WorkTil
     float sc[1][T::kNTiles][4];
     issue_qk_sm90<T>(sc, ring.q(), ring.k(s), c.cw);
     wait_qk_sm90<T>(sc);
-    ws_scores<T>(sc, p, w, tile, c.warp_row0, c.lane);
+    if (p.transform) transform_scores<T>(sc, p, w, tile.index * T::kBlockN, c.warp_row0, c.lane);
+    ws_mask<T>(sc, p, w, tile, win, c.warp_row0, c.lane);
     softmax.update(sc, o, sl2);
     ring_wait(ring, ring.v_full(s), ring.parity(g0 + n), tally);
     gemm_pv_sm90<T>(o, sc, ring.v(s));  // waits for its products
@@ -243,6 +270,7 @@ __device__ __forceinline__ void consume_overlapped(const FwdParams& p, const Wor
   uint32_t pa[T::kBlockN / 16][4];  // P of the previous tile, in flight with its P V product
   [[maybe_unused]] BitsAhead<T> ahead = kPrefetch ? BitsAhead<T>(tiles, p, c) : BitsAhead<T>();
   TileBits<T> bits;  // kPrefetch: the tile's block-map rules
+  const RowWindow win = ws_row_window<T>(p, w, c);
   {
     const KeyTileRef tile = kPrefetch ? ahead.next(tiles, 0, p, c, bits) : tiles[0];
     partial = tile.slot != -1;
@@ -252,7 +280,7 @@ __device__ __forceinline__ void consume_overlapped(const FwdParams& p, const Wor
     issue_qk_sm90<T>(sc, ring.q(), ring.k(ring.slot(g0)), c.cw);
     if (T::kPingPong) turn_open(other_turn);
     wait_qk_sm90<T>(sc);
-    ws_tile_scores<T>(sc, p, w, tile, bits, c.warp_row0, c.lane);
+    ws_tile_scores<T>(sc, p, w, tile, bits, win, c.warp_row0, c.lane);
     float alpha[1][2];
     (void)softmax.update_deferred(sc, sl2, alpha);  // O is still zero
     pack_p_sm90<T>(pa, sc);
@@ -278,7 +306,7 @@ __device__ __forceinline__ void consume_overlapped(const FwdParams& p, const Wor
     sm90::wait<1>();  // S of tile n; the P V product may still run
     sm90::fence_operands(sc[0]);
     clock.lap(kPhSWait);
-    ws_tile_scores<T>(sc, p, w, tile, bits, c.warp_row0, c.lane);
+    ws_tile_scores<T>(sc, p, w, tile, bits, win, c.warp_row0, c.lane);
     clock.lap(kPhMask);
     float alpha[1][2];
     const bool moved = softmax.update_deferred(sc, sl2, alpha);
