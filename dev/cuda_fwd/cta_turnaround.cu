@@ -10,6 +10,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <vector>
 
@@ -49,6 +50,41 @@ __device__ __forceinline__ float spin_values(long long cycles, const int* seed) 
   return s;
 }
 
+// spin_values with kUnroll copies of the update in the loop body: at kUnroll 128 the kernel is
+// about 5.5k instructions (88 KB; nvcc does not unroll it all), more code than the forward
+// kernel's loop runs per key tile, so the instruction caches should hold little of the
+// prologue when the SM's next CTA starts.
+template <int kRegs, int kUnroll>
+__device__ __forceinline__ float spin_values_wide(long long cycles, const int* seed) {
+  float acc[kRegs];
+#pragma unroll
+  for (int i = 0; i < kRegs; ++i) acc[i] = float(threadIdx.x + i + (seed ? seed[i] : 0));
+  const long long t0 = clock64();
+  while (clock64() - t0 < cycles) {
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+#pragma unroll
+      for (int i = 0; i < kRegs; ++i) acc[i] = acc[i] * 0.999f + float(u + 1);
+    }
+  }
+  float s = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kRegs; ++i) s += acc[i];
+  return s;
+}
+
+// The forward kernel's barrier set-up before its CTA barrier (fwd_ws/kernel.cuh,
+// init_ws_barriers): thread 0 initializes 13 mbarriers and fences their initialization.
+__device__ __forceinline__ void init_13_barriers() {
+  extern __shared__ float smem[];
+  const uint32_t base = uint32_t(__cvta_generic_to_shared(smem));
+  for (int b = 0; b < 13; ++b) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(base + 8u * b),
+                 "r"(b % 3 ? 1 : 256));
+  }
+  asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+}
+
 // The CTA's marks, by thread 0 after a last CTA barrier.
 __device__ __forceinline__ void record_marks(Marks* marks, long long start, long long synced) {
   __syncthreads();
@@ -76,8 +112,9 @@ __global__ void __launch_bounds__(kThreads, 1)
 }
 
 // As the warp-specialized kernel launches: 384 threads, a 1.5 KB __grid_constant__ parameter
-// block (FwdParams and four tensor maps take about that), and setmaxnreg: warpgroup 0 gives its
-// registers back and the two others take 232 each.
+// block (FwdParams and four tensor maps take 1056 bytes), and setmaxnreg: warpgroup 0 gives its
+// registers back and the two others take 232 each. kInit: thread 0 first initializes 13
+// mbarriers as the forward kernel does; kUnroll: the spin loop's code size (spin_values_wide).
 struct BigParams {
   long long cycles;
   float* sink;
@@ -86,10 +123,11 @@ struct BigParams {
   int pad[368];
 };
 
-template <int kRegs>
+template <int kRegs, bool kInit = false, int kUnroll = 1>
 __global__ void __launch_bounds__(384, 1) spin_ws(const __grid_constant__ BigParams p) {
   extern __shared__ float smem[];
   const long long start = clock64();
+  if (kInit && threadIdx.x == 0) init_13_barriers();
   __syncthreads();
   const long long synced = clock64();
   const int wg = __shfl_sync(0xffffffffu, int(threadIdx.x) / 128, 0);
@@ -98,7 +136,8 @@ __global__ void __launch_bounds__(384, 1) spin_ws(const __grid_constant__ BigPar
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;");
   } else {
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;");
-    s = spin_values<kRegs>(p.cycles, p.pad);
+    s = kUnroll == 1 ? spin_values<kRegs>(p.cycles, p.pad)
+                     : spin_values_wide<kRegs, kUnroll>(p.cycles, p.pad);
   }
   if (s == 12345.0f) p.sink[threadIdx.x] = s + smem[threadIdx.x];
   record_marks(p.marks, start, synced);
@@ -184,9 +223,10 @@ int run(const char* name, int smem_bytes, int sms, float* sink, Marks* marks, ui
   return 0;
 }
 
-int run_ws(int sms, float* sink, Marks* marks, uint4* out) {
-  auto k = spin_ws<150>;
-  const int smem_bytes = 200 * 1024;
+template <bool kInit = false, int kUnroll = 1>
+int run_ws(const char* name, int sms, float* sink, Marks* marks, uint4* out) {
+  auto k = spin_ws<150, kInit, kUnroll>;
+  const int smem_bytes = 224 * 1024;
   CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes));
   cudaFuncAttributes attr{};
   CHECK(cudaFuncGetAttributes(&attr, k));
@@ -198,9 +238,9 @@ int run_ws(int sms, float* sink, Marks* marks, uint4* out) {
       return 1;
     }
     std::printf(
-        "384 thr, setmaxnreg, 1.5 KB params: regs %d, spin %6lld cycles, %d waves: %.3f us"
-        " per wave; start to barrier %5.0f, gap between CTAs of an SM %5.0f\n",
-        attr.numRegs, spin_cycles, waves, us / waves, to_barrier, gap);
+        "%-40s regs %d, spin %6lld cycles, %d waves: %.3f us per wave; start to barrier %5.0f,"
+        " gap between CTAs of an SM %5.0f\n",
+        name, attr.numRegs, spin_cycles, waves, us / waves, to_barrier, gap);
   }
   return 0;
 }
@@ -214,7 +254,10 @@ int main() {
   CHECK(cudaMalloc(&marks, size_t(sms) * 2 * 16 * sizeof(Marks)));
   uint4* out = nullptr;  // 32 KB per CTA of the largest grid
   CHECK(cudaMalloc(&out, size_t(sms) * 2 * 16 * 32768));
-  int rc = run_ws(sms, sink, marks, out);
+  int rc = run_ws("ws-like, 224 KB smem", sms, sink, marks, out);
+  rc |= run_ws<true>("ws-like, 13 mbarrier inits", sms, sink, marks, out);
+  rc |= run_ws<false, 128>("ws-like, 88 KB loop", sms, sink, marks, out);
+  rc |= run_ws<true, 128>("ws-like, 13 mbarrier inits, 88 KB loop", sms, sink, marks, out);
   rc |= run<384, 150>("384 thr, ws-like", 200 * 1024, sms, sink, marks, out);
   rc |= run<384, 150, 32768>("384 thr, ws-like, 32 KB out", 200 * 1024, sms, sink, marks, out);
   rc |= run<384, 8, 32768>("384 thr, few regs, 32 KB out", 200 * 1024, sms, sink, marks, out);
