@@ -195,12 +195,21 @@ __device__ __forceinline__ uint32_t bit_range(int32_t lo, int32_t hi) {
   return uint32_t(((1ull << hi) - 1ull) & ~((1ull << lo) - 1ull));
 }
 
+// The rule of keys [lo, hi) of the tile (offsets from its first key; any int32 values).
+template <int kBlockN>
+__device__ __forceinline__ RowRule<kBlockN> range_rule(int32_t lo, int32_t hi) {
+  RowRule<kBlockN> rule;
+#pragma unroll
+  for (int x = 0; x < kBlockN / 32; ++x) rule.words[x] = bit_range(lo - 32 * x, hi - 32 * x);
+  return rule;
+}
+
 // Row r of the tile (sequence row i) against key tile t.
 template <int kBlockM, int kBlockN>
 __device__ __forceinline__ RowRule<kBlockN> row_rule(const FwdParams& p, KeyTileRef t, int r,
                                                      int32_t i, const WorkTile& w) {
-  RowRule<kBlockN> rule;
   if (t.slot >= 0 && p.mask_mode == FwdMaskMode::kBlockMap) {
+    RowRule<kBlockN> rule;
     const uint32_t* src = p.block_map.bits + (int64_t(t.slot) * kBlockM + r) * (kBlockN / 32);
 #pragma unroll
     for (int x = 0; x < kBlockN / 32; ++x) rule.words[x] = src[x];
@@ -213,9 +222,7 @@ __device__ __forceinline__ RowRule<kBlockN> row_rule(const FwdParams& p, KeyTile
     lo = int32_t(pol.lo(i)) - k0;
     hi = int32_t(pol.hi(i)) - k0;
   }
-#pragma unroll
-  for (int x = 0; x < kBlockN / 32; ++x) rule.words[x] = bit_range(lo - 32 * x, hi - 32 * x);
-  return rule;
+  return range_rule<kBlockN>(lo, hi);
 }
 
 // The visible keys [lo, hi) of a consumer thread's two rows (r and r + 8 of its m16 tile) under
@@ -231,12 +238,7 @@ struct RowWindow {
   template <int kBlockN>
   __device__ __forceinline__ RowRule<kBlockN> rule(int h, KeyTileRef t) const {
     const int32_t k0 = t.index * kBlockN;
-    RowRule<kBlockN> out;
-#pragma unroll
-    for (int x = 0; x < kBlockN / 32; ++x) {
-      out.words[x] = bit_range(lo[h] - k0 - 32 * x, hi[h] - k0 - 32 * x);
-    }
-    return out;
+    return range_rule<kBlockN>(lo[h] - k0, hi[h] - k0);
   }
 };
 

@@ -122,24 +122,16 @@ __device__ __forceinline__ void turn_open(uint32_t id) {
   asm volatile("bar.arrive %0, 256;" ::"r"(id) : "memory");
 }
 
-// Scores of key tile `tile` into log2-unit logits with its mask applied.
-template <typename T>
-__device__ __forceinline__ void ws_scores(float (&sc)[1][T::kNTiles][4], const FwdParams& p,
-                                          const WorkTile& w, KeyTileRef tile, int warp_row0,
-                                          int lane) {
-  if (p.transform) transform_scores<T>(sc, p, w, tile.index * T::kBlockN, warp_row0, lane);
-  if (tile.slot != -1) mask_scores<T>(sc, p, w, tile, warp_row0, lane);
-}
-
-// A partial tile's mask; a window tile's from the rows' bounds computed once per item.
+// A partial tile's mask; a window tile's from its rows' bounds computed once per item (`win`),
+// or with none (the recomputation) from the window rule per tile.
 template <typename T>
 __device__ __forceinline__ void ws_mask(float (&sc)[1][T::kNTiles][4], const FwdParams& p,
-                                        const WorkTile& w, KeyTileRef tile, const RowWindow& win,
+                                        const WorkTile& w, KeyTileRef tile, const RowWindow* win,
                                         int warp_row0, int lane) {
   if (tile.slot == -1) return;
-  if (p.mask_mode == FwdMaskMode::kWindow) {
+  if (win != nullptr && p.mask_mode == FwdMaskMode::kWindow) {
 #pragma unroll
-    for (int h = 0; h < 2; ++h) mask_row<T>(sc[0], h, win.rule<T::kBlockN>(h, tile), lane);
+    for (int h = 0; h < 2; ++h) mask_row<T>(sc[0], h, win->rule<T::kBlockN>(h, tile), lane);
   } else {
     mask_scores<T>(sc, p, w, tile, warp_row0, lane);
   }
@@ -151,6 +143,15 @@ __device__ __forceinline__ RowWindow ws_row_window(const FwdParams& p, const Wor
                                                    const WsConsumer& c) {
   if (p.mask_mode != FwdMaskMode::kWindow) return {};
   return row_window<T::kBlockM>(p, w, c.warp_row0 + (c.lane >> 2));
+}
+
+// Scores of key tile `tile` into log2-unit logits with its mask applied.
+template <typename T>
+__device__ __forceinline__ void ws_scores(float (&sc)[1][T::kNTiles][4], const FwdParams& p,
+                                          const WorkTile& w, KeyTileRef tile, const RowWindow* win,
+                                          int warp_row0, int lane) {
+  if (p.transform) transform_scores<T>(sc, p, w, tile.index * T::kBlockN, warp_row0, lane);
+  ws_mask<T>(sc, p, w, tile, win, warp_row0, lane);
 }
 
 // A block-map tile's rules for a consumer thread's two rows, r and r + 8.
@@ -206,7 +207,7 @@ __device__ __forceinline__ void ws_scores_bits(float (&sc)[1][T::kNTiles][4], co
 #pragma unroll
     for (int h = 0; h < 2; ++h) mask_row<T>(sc[0], h, bits[h], lane);
   } else {
-    ws_mask<T>(sc, p, w, tile, win, warp_row0, lane);
+    ws_mask<T>(sc, p, w, tile, &win, warp_row0, lane);
   }
 }
 
@@ -220,8 +221,7 @@ __device__ __forceinline__ void ws_tile_scores(float (&sc)[1][T::kNTiles][4], co
   if constexpr (T::kPrefetchBits) {
     ws_scores_bits<T>(sc, p, w, tile, bits, win, warp_row0, lane);
   } else {
-    if (p.transform) transform_scores<T>(sc, p, w, tile.index * T::kBlockN, warp_row0, lane);
-    ws_mask<T>(sc, p, w, tile, win, warp_row0, lane);
+    ws_scores<T>(sc, p, w, tile, &win, warp_row0, lane);
   }
 }
 
@@ -242,8 +242,7 @@ __device__ __forceinline__ void consume_serial(const FwdParams& p, const WorkTil
     float sc[1][T::kNTiles][4];
     issue_qk_sm90<T>(sc, ring.q(), ring.k(s), c.cw);
     wait_qk_sm90<T>(sc);
-    if (p.transform) transform_scores<T>(sc, p, w, tile.index * T::kBlockN, c.warp_row0, c.lane);
-    ws_mask<T>(sc, p, w, tile, win, c.warp_row0, c.lane);
+    ws_scores<T>(sc, p, w, tile, &win, c.warp_row0, c.lane);
     softmax.update(sc, o, sl2);
     ring_wait(ring, ring.v_full(s), ring.parity(g0 + n), tally);
     gemm_pv_sm90<T>(o, sc, ring.v(s));  // waits for its products

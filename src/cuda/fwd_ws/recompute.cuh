@@ -93,7 +93,9 @@ __device__ __forceinline__ void recompute_item(
     float sc[1][T::kNTiles][4];
     issue_qk_sm90<T>(sc, ring.q(), ring.k(st), c.cw);
     wait_qk_sm90<T>(sc);
-    ws_scores<T>(sc, p, w, tile, c.warp_row0, c.lane);
+    // The window's rules per tile (no RowWindow): with its own bounds, this rare path took the
+    // d64 kernel's spills from 56 / 72 to 100 / 84 bytes (stores / loads).
+    ws_scores<T>(sc, p, w, tile, nullptr, c.warp_row0, c.lane);
     softmax.update(sc, o, sl2);
     if (!exact) {
       gemm_pv_sm90<T>(o, sc, ring.v(st));
