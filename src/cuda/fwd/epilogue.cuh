@@ -39,6 +39,24 @@ __device__ __forceinline__ RowEnd finish_row(const OnlineSoftmax<T>& sm, int mt,
   return {o_scale * ptx::rcp_approx(l), (m2 + log2f(l)) * kLn2};
 }
 
+// Each of this thread's rows of O (r + 16 mt and r + 16 mt + 8 of its warp's m16 tiles, from
+// r = warp_row0 + lane / 4): fn(mt, h, end, i) with its finish_row and its row i of the
+// sequence, which may lie past seqlen_q.
+template <typename T, typename Fn>
+__device__ __forceinline__ void for_each_row_end(const OnlineSoftmax<T>& sm, const FwdParams& p,
+                                                 const WorkTile& w, float sl2, int warp_row0,
+                                                 int lane, Fn&& fn) {
+  const float sink = head_sink(p, w);
+#pragma unroll
+  for (int mt = 0; mt < T::kMTiles; ++mt) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const RowEnd end = finish_row<T>(sm, mt, h, sink, sl2, p.sinks != nullptr);
+      fn(mt, h, end, w.q_tile * T::kBlockM + warp_row0 + mt * 16 + (lane >> 2) + 8 * h);
+    }
+  }
+}
+
 // kPatched: rows are positions in patch order (token_order.h), written to their tokens.
 template <typename T, bool kPatched = false>
 __device__ __forceinline__ void write_output(float (&o)[T::kMTiles][T::kDTiles][4],
@@ -46,38 +64,28 @@ __device__ __forceinline__ void write_output(float (&o)[T::kMTiles][T::kDTiles][
                                              const WorkTile& w, float sl2, int warp_row0,
                                              int lane) {
   using Elem = typename T::Elem;
-  const float sink = head_sink(p, w);
   const int64_t o_base = o_head_offset(p, w);
+  for_each_row_end<T>(sm, p, w, sl2, warp_row0, lane, [&](int mt, int h, RowEnd end, int32_t i) {
+    if (i >= w.seqlen_q) return;
+    const int32_t token = kPatched ? p.order.token(i) : i;
+    const int64_t row = o_base + int64_t(w.q_start + token) * p.o_row_stride;
+    if (p.o_f32) {
+      float* out = static_cast<float*>(p.o) + row + 2 * (lane & 3);
 #pragma unroll
-  for (int mt = 0; mt < T::kMTiles; ++mt) {
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const auto [inv, lse] = finish_row<T>(sm, mt, h, sink, sl2, p.sinks != nullptr);
-      const int r = warp_row0 + mt * 16 + (lane >> 2) + 8 * h;
-      const int32_t i = w.q_tile * T::kBlockM + r;
-      if (i >= w.seqlen_q) continue;
-      const int32_t token = kPatched ? p.order.token(i) : i;
-      const int64_t row = o_base + int64_t(w.q_start + token) * p.o_row_stride;
-      if (p.o_f32) {
-        float* out = static_cast<float*>(p.o) + row + 2 * (lane & 3);
-#pragma unroll
-        for (int dt = 0; dt < T::kDTiles; ++dt) {
-          *reinterpret_cast<float2*>(out + dt * 8) =
-              make_float2(o[mt][dt][2 * h] * inv, o[mt][dt][2 * h + 1] * inv);
-        }
-      } else {
-        Elem* out = static_cast<Elem*>(p.o) + row + 2 * (lane & 3);
-#pragma unroll
-        for (int dt = 0; dt < T::kDTiles; ++dt) {
-          *reinterpret_cast<uint32_t*>(out + dt * 8) =
-              ptx::pack2<Elem>(o[mt][dt][2 * h] * inv, o[mt][dt][2 * h + 1] * inv);
-        }
+      for (int dt = 0; dt < T::kDTiles; ++dt) {
+        *reinterpret_cast<float2*>(out + dt * 8) =
+            make_float2(o[mt][dt][2 * h] * end.inv, o[mt][dt][2 * h + 1] * end.inv);
       }
-      if (p.lse != nullptr && (lane & 3) == 0) {
-        lse_at(p, w, token) = lse;
+    } else {
+      Elem* out = static_cast<Elem*>(p.o) + row + 2 * (lane & 3);
+#pragma unroll
+      for (int dt = 0; dt < T::kDTiles; ++dt) {
+        *reinterpret_cast<uint32_t*>(out + dt * 8) =
+            ptx::pack2<Elem>(o[mt][dt][2 * h] * end.inv, o[mt][dt][2 * h + 1] * end.inv);
       }
     }
-  }
+    if (p.lse != nullptr && (lane & 3) == 0) lse_at(p, w, token) = end.lse;
+  });
 }
 
 // The 4 x 4 transpose of 32-bit words across a quad of lanes (q = lane & 3): on return w[j]
@@ -112,39 +120,31 @@ __device__ __forceinline__ void write_output_vec16(float (&o)[T::kMTiles][T::kDT
                                                    int lane) {
   static_assert(T::kDTiles % 4 == 0, "whole groups of four 8-column blocks");
   using Elem = typename T::Elem;
-  const float sink = head_sink(p, w);
   const int64_t o_base = o_head_offset(p, w);
   const int q = lane & 3;
+  for_each_row_end<T>(sm, p, w, sl2, warp_row0, lane, [&](int mt, int h, RowEnd end, int32_t i) {
+    const bool inside = i < w.seqlen_q;  // the quad's row; every lane joins the shuffles
+    const int32_t token = kPatched && inside ? p.order.token(i) : i;
+    Elem* out = static_cast<Elem*>(p.o) + o_base + int64_t(w.q_start + token) * p.o_row_stride;
 #pragma unroll
-  for (int mt = 0; mt < T::kMTiles; ++mt) {
+    for (int g = 0; g < T::kDTiles / 4; ++g) {
+      // Columns 8 (4 g + k) + 2 q, + 1 for k = 0..3; after the transpose, lane q holds the
+      // 8 columns of block 4 g + q, lane j's pair at word j.
+      uint32_t words[4];
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const auto [inv, lse] = finish_row<T>(sm, mt, h, sink, sl2, p.sinks != nullptr);
-      const int r = warp_row0 + mt * 16 + (lane >> 2) + 8 * h;
-      const int32_t i = w.q_tile * T::kBlockM + r;
-      const bool inside = i < w.seqlen_q;  // the quad's row; every lane joins the shuffles
-      const int32_t token = kPatched && inside ? p.order.token(i) : i;
-      Elem* out = static_cast<Elem*>(p.o) + o_base + int64_t(w.q_start + token) * p.o_row_stride;
-#pragma unroll
-      for (int g = 0; g < T::kDTiles / 4; ++g) {
-        // Columns 8 (4 g + k) + 2 q, + 1 for k = 0..3; after the transpose, lane q holds the
-        // 8 columns of block 4 g + q, lane j's pair at word j.
-        uint32_t words[4];
-#pragma unroll
-        for (int k = 0; k < 4; ++k) {
-          words[k] =
-              ptx::pack2<Elem>(o[mt][4 * g + k][2 * h] * inv, o[mt][4 * g + k][2 * h + 1] * inv);
-        }
-        quad_transpose(words, lane);
-        if (inside) {  // st.global.v4 in PTX: from C++, ptxas split one of the stores in four
-          asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};" ::"l"(out + 8 * (4 * g + q)),
-                       "r"(words[0]), "r"(words[1]), "r"(words[2]), "r"(words[3])
-                       : "memory");
-        }
+      for (int k = 0; k < 4; ++k) {
+        words[k] = ptx::pack2<Elem>(o[mt][4 * g + k][2 * h] * end.inv,
+                                    o[mt][4 * g + k][2 * h + 1] * end.inv);
       }
-      if (inside && p.lse != nullptr && q == 0) lse_at(p, w, token) = lse;
+      quad_transpose(words, lane);
+      if (inside) {  // st.global.v4 in PTX: from C++, ptxas split one of the stores in four
+        asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};" ::"l"(out + 8 * (4 * g + q)),
+                     "r"(words[0]), "r"(words[1]), "r"(words[2]), "r"(words[3])
+                     : "memory");
+      }
     }
-  }
+    if (inside && p.lse != nullptr && q == 0) lse_at(p, w, token) = end.lse;
+  });
 }
 
 // Split-KV (params.h): this split's share as fp32 O normalized by its own sum, and its

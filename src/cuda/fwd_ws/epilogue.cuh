@@ -69,13 +69,9 @@ __device__ __forceinline__ void write_output_ws(float (&o)[1][T::kDTiles][4], On
     return;
   }
   using Elem = typename T::Elem;
-  const float sink = head_sink(p, w);
   float inv[2], lse[2];
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const auto [a, b] = finish_row<T>(sm, 0, h, sink, sl2, p.sinks != nullptr);
-    inv[h] = a, lse[h] = b;
-  }
+  for_each_row_end<T>(sm, p, w, sl2, c.warp_row0, c.lane,
+                      [&](int, int h, RowEnd end, int32_t) { inv[h] = end.inv, lse[h] = end.lse; });
   // One stmatrix per two 8-column chunks: its four 8 x 8 matrices are (rows +0, chunk dt),
   // (rows +8, dt), (+0, dt + 1), (+8, dt + 1) of the warp's 16 rows, each thread holding in
   // matrix m the pair its accumulator holds there; lane l gives the address of row l % 8 of
