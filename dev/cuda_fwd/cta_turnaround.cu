@@ -33,29 +33,12 @@ struct Marks {
 
 // kRegs values spun on for `cycles` SM cycles, all live to the end (their sum), so that kRegs
 // sets the register count (150: near the forward kernel's 168); `seed`, where given, varies
-// the start values.
-template <int kRegs>
-__device__ __forceinline__ float spin_values(long long cycles, const int* seed) {
-  float acc[kRegs];
-#pragma unroll
-  for (int i = 0; i < kRegs; ++i) acc[i] = float(threadIdx.x + i + (seed ? seed[i] : 0));
-  const long long t0 = clock64();
-  while (clock64() - t0 < cycles) {
-#pragma unroll
-    for (int i = 0; i < kRegs; ++i) acc[i] = acc[i] * 0.999f + 1.0f;
-  }
-  float s = 0.0f;
-#pragma unroll
-  for (int i = 0; i < kRegs; ++i) s += acc[i];
-  return s;
-}
-
-// spin_values with kUnroll copies of the update in the loop body: at kUnroll 128 the kernel is
-// about 5.5k instructions (88 KB; nvcc does not unroll it all), more code than the forward
+// the start values. kUnroll copies of the update make the loop body: at kUnroll 128 the kernel
+// is about 5.5k instructions (88 KB; nvcc does not unroll it all), more code than the forward
 // kernel's loop runs per key tile, so the instruction caches should hold little of the
 // prologue when the SM's next CTA starts.
-template <int kRegs, int kUnroll>
-__device__ __forceinline__ float spin_values_wide(long long cycles, const int* seed) {
+template <int kRegs, int kUnroll = 1>
+__device__ __forceinline__ float spin_values(long long cycles, const int* seed) {
   float acc[kRegs];
 #pragma unroll
   for (int i = 0; i < kRegs; ++i) acc[i] = float(threadIdx.x + i + (seed ? seed[i] : 0));
@@ -114,7 +97,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 // As the warp-specialized kernel launches: 384 threads, a 1.5 KB __grid_constant__ parameter
 // block (FwdParams and four tensor maps take 1056 bytes), and setmaxnreg: warpgroup 0 gives its
 // registers back and the two others take 232 each. kInit: thread 0 first initializes 13
-// mbarriers as the forward kernel does; kUnroll: the spin loop's code size (spin_values_wide).
+// mbarriers as the forward kernel does; kUnroll: the spin loop's code size (spin_values).
 struct BigParams {
   long long cycles;
   float* sink;
@@ -136,8 +119,7 @@ __global__ void __launch_bounds__(384, 1) spin_ws(const __grid_constant__ BigPar
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;");
   } else {
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;");
-    s = kUnroll == 1 ? spin_values<kRegs>(p.cycles, p.pad)
-                     : spin_values_wide<kRegs, kUnroll>(p.cycles, p.pad);
+    s = spin_values<kRegs, kUnroll>(p.cycles, p.pad);
   }
   if (s == 12345.0f) p.sink[threadIdx.x] = s + smem[threadIdx.x];
   record_marks(p.marks, start, synced);
