@@ -42,6 +42,14 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
 
   const KeyTiles<T::kBlockM, T::kBlockN> tiles(p, w);
   const float sl2 = p.transform ? 1.0f : p.scale_log2;
+  // The window rows' bounds once per item (RowWindow, work.cuh) where the tile has 64 keys:
+  // gpu-ab call 74, bf16: window d128 1.035x, causal d128 1.015-1.031x. The 128-key d64 tile
+  // (S alone takes 128 registers) held them across its loop with more spills and ran 0.987x,
+  // so it keeps the per-tile window rule.
+  constexpr bool kItemWindow = T::kBlockN == 64;
+  [[maybe_unused]] const auto win =
+      kItemWindow ? row_window<T::kBlockM, T::kMTiles>(p, w, warp_row0 + (lane >> 2))
+                  : RowWindow<T::kMTiles>{};
 
   auto load_k = [&](int32_t kt) {
     load_tile<T::kBlockN, T::kHeadDimQK, T::kRowQK, T::kThreads>(
@@ -76,7 +84,13 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
     float s[T::kMTiles][T::kNTiles][4];
     gemm_qk<T>(s, frag);
     if (p.transform) transform_scores<T>(s, p, w, tile.index * T::kBlockN, warp_row0, lane);
-    if (tile.slot != -1) mask_scores<T>(s, p, w, tile, warp_row0, lane);
+    if (tile.slot != -1) {
+      if constexpr (kItemWindow) {
+        mask_scores<T>(s, p, w, tile, win, warp_row0, lane);
+      } else {
+        mask_scores<T>(s, p, w, tile, warp_row0, lane);
+      }
+    }
 
     ptx::cp_async_wait<0>();
     // V[n] landed; every warp is done reading K[n]. A partial tile whose values hold Inf/NaN

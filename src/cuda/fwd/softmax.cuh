@@ -81,6 +81,26 @@ __device__ __forceinline__ void mask_scores(float (&s)[T::kMTiles][T::kNTiles][4
   }
 }
 
+// mask_scores with the window rows' bounds computed once per item (RowWindow); block maps as
+// before.
+template <typename T>
+__device__ __forceinline__ void mask_scores(float (&s)[T::kMTiles][T::kNTiles][4],
+                                            const FwdParams& p, const WorkTile& w, KeyTileRef tile,
+                                            const RowWindow<T::kMTiles>& win, int warp_row0,
+                                            int lane) {
+  if (p.mask_mode != FwdMaskMode::kWindow) {
+    mask_scores<T>(s, p, w, tile, warp_row0, lane);
+    return;
+  }
+#pragma unroll
+  for (int mt = 0; mt < T::kMTiles; ++mt) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      mask_row<T>(s[mt], h, win.template rule<T::kBlockN>(mt, h, tile), lane);
+    }
+  }
+}
+
 // O = 0: the accumulators of a new item (and of an item computed again).
 template <typename T>
 __device__ __forceinline__ void zero_o(float (&o)[T::kMTiles][T::kDTiles][4]) {

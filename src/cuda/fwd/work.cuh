@@ -225,33 +225,40 @@ __device__ __forceinline__ RowRule<kBlockN> row_rule(const FwdParams& p, KeyTile
   return range_rule<kBlockN>(lo, hi);
 }
 
-// The visible keys [lo, hi) of a consumer thread's two rows (r and r + 8 of its m16 tile) under
-// the window rule, in 32 bits (both lie in [0, seqlen_k]), computed once per item. Per partial
-// tile, row_rule's 64-bit policy arithmetic for the two rows and its branches made the mask
-// about 290 instructions per thread; from these bounds it is 207, and the dense hot path stays
-// at 491 (SASS of the d128 ws kernel at ddabac0). gpu-ab call 71: window d128 1.019x, d64
+// The visible keys [lo, hi) of a thread's rows (r + 16 mt and r + 16 mt + 8 of its kMTiles m16
+// tiles) under the window rule, in 32 bits (both lie in [0, seqlen_k]), computed once per item.
+// Per partial tile, row_rule's 64-bit policy arithmetic for the rows and its branches made the
+// mask about 290 instructions per thread in the d128 ws kernel; from these bounds it is 207, and
+// the dense hot path stays at 491 (SASS at ddabac0). gpu-ab call 71: window d128 1.019x, d64
 // 1.055x, causal 512 keys 1.024x, causal 2048 1.010x, dense and 16k causal within 0.3%.
+template <int kMTiles>
 struct RowWindow {
-  int32_t lo[2] = {0, 0}, hi[2] = {0, 0};
+  int32_t lo[kMTiles][2] = {}, hi[kMTiles][2] = {};
 
-  // row_rule of window tile t for row r + 8 h.
+  // row_rule of window tile t for row r + 16 mt + 8 h.
   template <int kBlockN>
-  __device__ __forceinline__ RowRule<kBlockN> rule(int h, KeyTileRef t) const {
+  __device__ __forceinline__ RowRule<kBlockN> rule(int mt, int h, KeyTileRef t) const {
     const int32_t k0 = t.index * kBlockN;
-    return range_rule<kBlockN>(lo[h] - k0, hi[h] - k0);
+    return range_rule<kBlockN>(lo[mt][h] - k0, hi[mt][h] - k0);
   }
 };
 
-// Rows r and r + 8 of the item's query tile.
-template <int kBlockM>
-__device__ __forceinline__ RowWindow row_window(const FwdParams& p, const WorkTile& w, int r) {
+// A thread's rows of the item's query tile, from its first row r; zeros (unused) under a block
+// map.
+template <int kBlockM, int kMTiles>
+__device__ __forceinline__ RowWindow<kMTiles> row_window(const FwdParams& p, const WorkTile& w,
+                                                         int r) {
+  RowWindow<kMTiles> out;
+  if (p.mask_mode != FwdMaskMode::kWindow) return out;
   const detail::WindowPolicy pol = window_policy(p, w);
-  RowWindow out;
 #pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int64_t i = int64_t(w.q_tile) * kBlockM + r + 8 * h;
-    out.lo[h] = int32_t(pol.lo(i));
-    out.hi[h] = int32_t(pol.hi(i));
+  for (int mt = 0; mt < kMTiles; ++mt) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int64_t i = int64_t(w.q_tile) * kBlockM + r + 16 * mt + 8 * h;
+      out.lo[mt][h] = int32_t(pol.lo(i));
+      out.hi[mt][h] = int32_t(pol.hi(i));
+    }
   }
   return out;
 }

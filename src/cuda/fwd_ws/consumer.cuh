@@ -126,30 +126,21 @@ __device__ __forceinline__ void turn_open(uint32_t id) {
 // or with none (the recomputation) from the window rule per tile.
 template <typename T>
 __device__ __forceinline__ void ws_mask(float (&sc)[1][T::kNTiles][4], const FwdParams& p,
-                                        const WorkTile& w, KeyTileRef tile, const RowWindow* win,
+                                        const WorkTile& w, KeyTileRef tile, const RowWindow<1>* win,
                                         int warp_row0, int lane) {
   if (tile.slot == -1) return;
-  if (win != nullptr && p.mask_mode == FwdMaskMode::kWindow) {
-#pragma unroll
-    for (int h = 0; h < 2; ++h) mask_row<T>(sc[0], h, win->rule<T::kBlockN>(h, tile), lane);
+  if (win != nullptr) {
+    mask_scores<T>(sc, p, w, tile, *win, warp_row0, lane);
   } else {
     mask_scores<T>(sc, p, w, tile, warp_row0, lane);
   }
 }
 
-// The window bounds of a consumer thread's rows for ws_mask (unused under a block map).
-template <typename T>
-__device__ __forceinline__ RowWindow ws_row_window(const FwdParams& p, const WorkTile& w,
-                                                   const WsConsumer& c) {
-  if (p.mask_mode != FwdMaskMode::kWindow) return {};
-  return row_window<T::kBlockM>(p, w, c.warp_row0 + (c.lane >> 2));
-}
-
 // Scores of key tile `tile` into log2-unit logits with its mask applied.
 template <typename T>
 __device__ __forceinline__ void ws_scores(float (&sc)[1][T::kNTiles][4], const FwdParams& p,
-                                          const WorkTile& w, KeyTileRef tile, const RowWindow* win,
-                                          int warp_row0, int lane) {
+                                          const WorkTile& w, KeyTileRef tile,
+                                          const RowWindow<1>* win, int warp_row0, int lane) {
   if (p.transform) transform_scores<T>(sc, p, w, tile.index * T::kBlockN, warp_row0, lane);
   ws_mask<T>(sc, p, w, tile, win, warp_row0, lane);
 }
@@ -200,7 +191,7 @@ struct BitsAhead {
 template <typename T>
 __device__ __forceinline__ void ws_scores_bits(float (&sc)[1][T::kNTiles][4], const FwdParams& p,
                                                const WorkTile& w, KeyTileRef tile,
-                                               const TileBits<T>& bits, const RowWindow& win,
+                                               const TileBits<T>& bits, const RowWindow<1>& win,
                                                int warp_row0, int lane) {
   if (p.transform) transform_scores<T>(sc, p, w, tile.index * T::kBlockN, warp_row0, lane);
   if (tile.slot >= 0 && p.mask_mode == FwdMaskMode::kBlockMap) {
@@ -216,7 +207,7 @@ __device__ __forceinline__ void ws_scores_bits(float (&sc)[1][T::kNTiles][4], co
 template <typename T>
 __device__ __forceinline__ void ws_tile_scores(float (&sc)[1][T::kNTiles][4], const FwdParams& p,
                                                const WorkTile& w, KeyTileRef tile,
-                                               const TileBits<T>& bits, const RowWindow& win,
+                                               const TileBits<T>& bits, const RowWindow<1>& win,
                                                int warp_row0, int lane) {
   if constexpr (T::kPrefetchBits) {
     ws_scores_bits<T>(sc, p, w, tile, bits, win, warp_row0, lane);
@@ -233,7 +224,7 @@ __device__ __forceinline__ void consume_serial(const FwdParams& p, const WorkTil
                                                float (&o)[1][T::kDTiles][4],
                                                OnlineSoftmax<T>& softmax, bool& partial) {
   const int tally = (c.ctid & 127) == 0 ? c.cw : -1;  // timeline builds: ring_wait
-  const RowWindow win = ws_row_window<T>(p, w, c);
+  const auto win = row_window<T::kBlockM, 1>(p, w, c.warp_row0 + (c.lane >> 2));
   for (int32_t n = 0; n < tiles.count; ++n) {
     const int s = ring.slot(g0 + n);
     const KeyTileRef tile = tiles[n];
@@ -269,7 +260,7 @@ __device__ __forceinline__ void consume_overlapped(const FwdParams& p, const Wor
   uint32_t pa[T::kBlockN / 16][4];  // P of the previous tile, in flight with its P V product
   [[maybe_unused]] BitsAhead<T> ahead = kPrefetch ? BitsAhead<T>(tiles, p, c) : BitsAhead<T>();
   TileBits<T> bits;  // kPrefetch: the tile's block-map rules
-  const RowWindow win = ws_row_window<T>(p, w, c);
+  const auto win = row_window<T::kBlockM, 1>(p, w, c.warp_row0 + (c.lane >> 2));
   {
     const KeyTileRef tile = kPrefetch ? ahead.next(tiles, 0, p, c, bits) : tiles[0];
     partial = tile.slot != -1;
