@@ -57,13 +57,42 @@ __device__ __forceinline__ float spin_values(long long cycles, const int* seed) 
 }
 
 // The forward kernel's barrier set-up before its CTA barrier (fwd_ws/kernel.cuh,
-// init_ws_barriers): thread 0 initializes 13 mbarriers and fences their initialization.
+// init_ws_barriers), in the forms to compare. Call 73: the kernel's form took the
+// start-to-barrier time from 10 to 255 cycles. In the SASS each mbarrier.init is a
+// SYNCS.EXCH.64 (FENCE.VIEW.ASYNC.S once before them) and fence.mbarrier_init.release.cluster
+// emits nothing, so what costs is the 13 exchanges of one thread.
+enum Init : int {
+  kNoInit = 0,
+  kInitAll,  // thread 0: 13 mbarrier.init, then fence.mbarrier_init (the kernel's form)
+  kInitTen,  // thread 0: the 10 the plain kernel's first tile needs (Q, 3 x K, V, empty)
+  kWarps4,   // lane 0 of warps 0-3: barriers w, w + 4, w + 8 (and 12)
+  kWarps12,  // lane 0 of warps 0-11: barrier w (warp 0 also 12)
+};
+
+__device__ __forceinline__ void mbarrier_init(uint32_t at, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(at), "r"(count));
+}
+
+template <int kMode>
 __device__ __forceinline__ void init_13_barriers() {
   extern __shared__ float smem[];
   const uint32_t base = uint32_t(__cvta_generic_to_shared(smem));
-  for (int b = 0; b < 13; ++b) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(base + 8u * b),
-                 "r"(b % 3 ? 1 : 256));
+  const int t = int(threadIdx.x);
+  if constexpr (kMode == kInitAll || kMode == kInitTen) {
+    if (t != 0) return;
+#pragma unroll
+    for (int b = 0; b < (kMode == kInitTen ? 10 : 13); ++b) {
+      mbarrier_init(base + 8u * b, b % 3 ? 1 : 256);
+    }
+  } else {
+    constexpr int kWarps = kMode == kWarps4 ? 4 : 12;
+    const int warp = __shfl_sync(0xffffffffu, t / 32, 0);  // warp-uniform: no R2UR loop
+    if ((t & 31) != 0 || warp >= kWarps) return;
+#pragma unroll
+    for (int j = 0; j < (13 + kWarps - 1) / kWarps; ++j) {
+      const int bi = warp + j * kWarps;
+      if (bi < 13) mbarrier_init(base + 8u * bi, 1);
+    }
   }
   asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
 }
@@ -96,8 +125,8 @@ __global__ void __launch_bounds__(kThreads, 1)
 
 // As the warp-specialized kernel launches: 384 threads, a 1.5 KB __grid_constant__ parameter
 // block (FwdParams and four tensor maps take 1056 bytes), and setmaxnreg: warpgroup 0 gives its
-// registers back and the two others take 232 each. kInit: thread 0 first initializes 13
-// mbarriers as the forward kernel does; kUnroll: the spin loop's code size (spin_values).
+// registers back and the two others take 232 each. kInit: the mbarrier set-up first (Init);
+// kUnroll: the spin loop's code size (spin_values).
 struct BigParams {
   long long cycles;
   float* sink;
@@ -106,11 +135,11 @@ struct BigParams {
   int pad[368];
 };
 
-template <int kRegs, bool kInit = false, int kUnroll = 1>
+template <int kRegs, int kInit = kNoInit, int kUnroll = 1>
 __global__ void __launch_bounds__(384, 1) spin_ws(const __grid_constant__ BigParams p) {
   extern __shared__ float smem[];
   const long long start = clock64();
-  if (kInit && threadIdx.x == 0) init_13_barriers();
+  if constexpr (kInit != kNoInit) init_13_barriers<kInit>();
   __syncthreads();
   const long long synced = clock64();
   const int wg = __shfl_sync(0xffffffffu, int(threadIdx.x) / 128, 0);
@@ -205,7 +234,7 @@ int run(const char* name, int smem_bytes, int sms, float* sink, Marks* marks, ui
   return 0;
 }
 
-template <bool kInit = false, int kUnroll = 1>
+template <int kInit = kNoInit, int kUnroll = 1>
 int run_ws(const char* name, int sms, float* sink, Marks* marks, uint4* out) {
   auto k = spin_ws<150, kInit, kUnroll>;
   const int smem_bytes = 224 * 1024;
@@ -237,9 +266,12 @@ int main() {
   uint4* out = nullptr;  // 32 KB per CTA of the largest grid
   CHECK(cudaMalloc(&out, size_t(sms) * 2 * 16 * 32768));
   int rc = run_ws("ws-like, 224 KB smem", sms, sink, marks, out);
-  rc |= run_ws<true>("ws-like, 13 mbarrier inits", sms, sink, marks, out);
-  rc |= run_ws<false, 128>("ws-like, 88 KB loop", sms, sink, marks, out);
-  rc |= run_ws<true, 128>("ws-like, 13 mbarrier inits, 88 KB loop", sms, sink, marks, out);
+  rc |= run_ws<kInitAll>("ws-like, 13 mbarrier inits", sms, sink, marks, out);
+  rc |= run_ws<kNoInit, 128>("ws-like, 88 KB loop", sms, sink, marks, out);
+  rc |= run_ws<kInitAll, 128>("ws-like, 13 mbarrier inits, 88 KB loop", sms, sink, marks, out);
+  rc |= run_ws<kInitTen>("ws-like, 10 mbarrier inits", sms, sink, marks, out);
+  rc |= run_ws<kWarps4>("ws-like, 13 inits by 4 warps", sms, sink, marks, out);
+  rc |= run_ws<kWarps12>("ws-like, 13 inits by 12 warps", sms, sink, marks, out);
   rc |= run<384, 150>("384 thr, ws-like", 200 * 1024, sms, sink, marks, out);
   rc |= run<384, 150, 32768>("384 thr, ws-like, 32 KB out", 200 * 1024, sms, sink, marks, out);
   rc |= run<384, 8, 32768>("384 thr, few regs, 32 KB out", 200 * 1024, sms, sink, marks, out);
