@@ -41,6 +41,7 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
   std::map<int, size_t> last_warp;                // how often each warp exited last
   std::vector<double> staging, storing;  // plain form: warpgroup 0's epilogue, split at kTlStaged0
   std::vector<double> own_rows, producer_ready;  // plain form: kTlOwnRows0, kTlProducerReady
+  std::vector<double> resolved, maps_fetched;    // plain form: kTlResolved, kTlMapsFetched
   std::vector<double> kv_wait, empty_wait;       // per item; kv_wait over both consumer warpgroups
   // Per consumer warpgroup, per iteration of the overlapped loop (items of 2+ tiles): the
   // phases (timeline.h, TimelinePhase), then the rest (the loop's cycles less its K, V waits
@@ -98,6 +99,8 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
     if (t[kTlProducerReady] != 0) {
       producer_ready.push_back(since(t[kTlProducerReady], start));
     }
+    if (t[kTlResolved] != 0) resolved.push_back(since(t[kTlResolved], start));
+    if (t[kTlMapsFetched] != 0) maps_fetched.push_back(since(t[kTlMapsFetched], start));
     by_sm[t[kTlSm]].push_back({start, end, exit});
   }
   if (ctas == 0) {
@@ -154,6 +157,13 @@ inline void print_timeline(const std::string& name, const std::vector<uint64_t>&
   if (!producer_ready.empty()) {
     std::printf("  the producer thread past its setmaxnreg at %.2f (%.0f) after the start\n",
                 us(median_of(producer_ready)), median_of(producer_ready));
+  }
+  if (!resolved.empty() && !maps_fetched.empty()) {
+    std::printf(
+        "  the producer thread has resolved its item at %.2f (%.0f), issued the tensor-map "
+        "prefetches at %.2f (%.0f)\n",
+        us(median_of(resolved)), median_of(resolved), us(median_of(maps_fetched)),
+        median_of(maps_fetched));
   }
   if (!exit_after_end.empty()) {
     std::printf(

@@ -47,6 +47,8 @@ enum TimelineField : int {
   // the async-proxy fence and the warpgroup barrier that end the staging (kTlStaged0).
   kTlOwnRows0,
   kTlProducerReady,  // plain form: the producer thread past its setmaxnreg, before Q's copies
+  kTlResolved,       // plain form: the producer thread has resolved its item (resolve_work)
+  kTlMapsFetched,    // plain form: ... and issued the three tensor-map prefetches
   kTlTiles,          // the item's key tiles (a count, not a time)
   // Counts of cycles spent in the item's mbarrier waits on the K, V ring (fwd_ws/consumer.cuh,
   // ring_wait): by consumer warpgroup 0 and 1 for their K and V stages to fill, and by the

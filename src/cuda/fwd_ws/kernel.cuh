@@ -177,7 +177,9 @@ __global__ void __launch_bounds__(T::kCtaThreads, T::kMinBlocksPerSm)
     if (tid == 0) {
       timeline_mark(p, kTlProducerReady);
       if (!resolve_work<T::kBlockM>(p, w)) return;  // a virtual varlen tile past its sequence
+      timeline_mark(p, kTlResolved);
       prefetch_ws_maps(&tq, &tk, &tv);
+      timeline_mark(p, kTlMapsFetched);
       load_q_ws<T, kPatched>(ring, &tq, p, w);  // Q needs the item only, not its key tiles
       timeline_mark(p, kTlQIssued);
       const KeyTiles<T::kBlockM, T::kBlockN> tiles(p, w);
