@@ -14,6 +14,7 @@
 #include "core/problem_access.h"
 #include "cuda/cuda_check.h"
 #include "cuda/device_upload.h"
+#include "cuda/fwd/block_map_cache.h"
 #include "cuda/fwd/block_map_device.h"
 #include "cuda/fwd/kernel_table.h"
 #include "cuda/fwd/launch.h"

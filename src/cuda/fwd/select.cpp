@@ -138,7 +138,9 @@ const TcConfig* fit_block_map(const AttentionProblem& p, const ProblemShape& s,
   const TcConfig* mma = find_tc(p.q.dtype, s.head_dim_qk, s.head_dim_v);
   if (mma == nullptr) return sm90;
   map = cached_block_map(p, s, sm90->tile, p.q.device.index, stream);
-  if (!map) return sm90;  // a mask holding tensors: compiled per call, once is enough
+  // Not cached, or a user block mask: one map per call, for the wgmma kernel's tile (a second
+  // one would double the host work of each new mask).
+  if (!map || map->by_content) return sm90;
   auto other = cached_block_map(p, s, mma->tile, p.q.device.index, stream);
   if (!other || map->work <= 1.25 * other->work) return sm90;
   map = other;

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "cuda/fwd/block_map_device.h"
+#include "cuda/fwd/block_map_cache.h"
 #include "cuda/fwd/dispatch.h"
 #include "cuda/fwd/kernel_table.h"
 #include "cuda/fwd/token_order.h"
