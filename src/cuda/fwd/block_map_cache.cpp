@@ -229,6 +229,8 @@ std::optional<CachedBlockMap> cached_block_map(const AttentionProblem& p, const 
     drop(c, it, stream);
     it = c.entries.end();
   }
+  // A mask larger than the whole budget cannot be kept: no build here, the caller's is enough.
+  if (it == c.entries.end() && nbytes > c.content_budget) return std::nullopt;
   if (it == c.entries.end()) {
     const HostBlockMap host =
         order ? build_patch_block_map(p, s, *order, tile) : build_block_map(p, s, seqs, tile);
