@@ -63,6 +63,7 @@ uint64_t digest(const unsigned char* d, size_t n) {
 }
 
 struct Entry {
+  int gpu = 0;  // the device of the arrays
   void* device = nullptr;
   cudaEvent_t ready = nullptr;  // the upload
   FwdBlockMap map;
@@ -152,6 +153,7 @@ bool idle(const Entry& e) {
          cudaEventQuery(e.used) == cudaSuccess;
 }
 
+// `stream`: one of e's device, or nullptr for that device's legacy stream.
 void drop(Cache& c, std::map<std::string, Entry>::iterator it, cudaStream_t stream) {
   Entry& e = it->second;
   // Idle: the stream-ordered free cannot overtake a kernel that reads the arrays.
@@ -162,13 +164,14 @@ void drop(Cache& c, std::map<std::string, Entry>::iterator it, cudaStream_t stre
   c.entries.erase(it);
 }
 
-// Evicts idle by-content entries, least recently used first, until `need` more bytes fit the
-// budget; false if they cannot.
-bool make_room(Cache& c, size_t need, cudaStream_t stream) {
+// Evicts idle by-content entries of device `gpu` (the current one; `stream` is one of its
+// streams or nullptr), least recently used first, until `need` more bytes fit the budget;
+// false if they cannot.
+bool make_room(Cache& c, size_t need, int gpu, cudaStream_t stream) {
   while (c.content_bytes + need > c.content_budget) {
     auto victim = c.entries.end();
     for (auto it = c.entries.begin(); it != c.entries.end(); ++it) {
-      if (it->second.used == nullptr || !idle(it->second)) continue;
+      if (it->second.used == nullptr || it->second.gpu != gpu || !idle(it->second)) continue;
       if (victim == c.entries.end() || it->second.last < victim->second.last) victim = it;
     }
     if (victim == c.entries.end()) return false;
@@ -238,11 +241,14 @@ std::optional<CachedBlockMap> cached_block_map(const AttentionProblem& p, const 
     Entry e;
     e.bytes = k.buf.size() + nbytes;
     if (bits != nullptr) {
-      if (e.bytes > c.content_budget || !make_room(c, e.bytes, stream)) return std::nullopt;
+      if (e.bytes > c.content_budget || !make_room(c, e.bytes, device, stream)) {
+        return std::nullopt;
+      }
     } else if (c.param_bytes + e.bytes > Cache::kParamLimit) {
       return std::nullopt;
     }
     e.work = map_work(host, seqs, s.heads_q, tile);
+    e.gpu = device;
     upload(e, k, stream);
     if (bits != nullptr) {
       e.content.assign(bytes, bytes + nbytes);
@@ -277,7 +283,19 @@ void set_block_map_content_budget(size_t bytes) {
   Cache& c = cache();
   const std::lock_guard<std::mutex> lock(c.mutex);
   c.content_budget = bytes;
-  (void)make_room(c, 0, nullptr);  // idle entries past the budget go now
+  // Idle entries past the budget go now, device by device.
+  int current = 0;
+  if (cudaGetDevice(&current) != cudaSuccess) return;
+  std::vector<int> gpus;
+  for (const auto& [key, e] : c.entries) {
+    if (e.used != nullptr && std::find(gpus.begin(), gpus.end(), e.gpu) == gpus.end()) {
+      gpus.push_back(e.gpu);
+    }
+  }
+  for (int gpu : gpus) {
+    if (cudaSetDevice(gpu) == cudaSuccess) (void)make_room(c, 0, gpu, nullptr);
+  }
+  (void)cudaSetDevice(current);
 }
 
 }  // namespace polyhead::cuda
