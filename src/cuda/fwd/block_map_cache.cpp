@@ -75,6 +75,7 @@ struct Entry {
   int holds = 0;                       // lookups whose launches are not all made yet
   bool stuck = false;                  // a use could not be recorded: never evicted
   uint64_t last = 0;                   // lookup tick, for least recently used
+  bool by_content() const { return used != nullptr; }
 };
 
 struct Cache {
@@ -171,7 +172,7 @@ bool make_room(Cache& c, size_t need, int gpu, cudaStream_t stream) {
   while (c.content_bytes + need > c.content_budget) {
     auto victim = c.entries.end();
     for (auto it = c.entries.begin(); it != c.entries.end(); ++it) {
-      if (it->second.used == nullptr || it->second.gpu != gpu || !idle(it->second)) continue;
+      if (!it->second.by_content() || it->second.gpu != gpu || !idle(it->second)) continue;
       if (victim == c.entries.end() || it->second.last < victim->second.last) victim = it;
     }
     if (victim == c.entries.end()) return false;
@@ -274,7 +275,7 @@ BlockMapCacheStats block_map_cache_stats() {
   Cache& c = cache();
   const std::lock_guard<std::mutex> lock(c.mutex);
   BlockMapCacheStats st;
-  for (const auto& [key, e] : c.entries) st.by_content_entries += e.used != nullptr ? 1 : 0;
+  for (const auto& [key, e] : c.entries) st.by_content_entries += e.by_content() ? 1 : 0;
   st.by_content_bytes = c.content_bytes;
   return st;
 }
@@ -288,7 +289,7 @@ void set_block_map_content_budget(size_t bytes) {
   if (cudaGetDevice(&current) != cudaSuccess) return;
   std::vector<int> gpus;
   for (const auto& [key, e] : c.entries) {
-    if (e.used != nullptr && std::find(gpus.begin(), gpus.end(), e.gpu) == gpus.end()) {
+    if (e.by_content() && std::find(gpus.begin(), gpus.end(), e.gpu) == gpus.end()) {
       gpus.push_back(e.gpu);
     }
   }

@@ -14,11 +14,10 @@
 //     measurable (dev/cuda_fwd/rejected/ws-persistent-early.patch, gpu-ab call 15);
 //   the consumers cannot recompute an item themselves (the ring already holds the next item's
 //     tiles), so a warpgroup whose rows of an item with partial tiles end non-finite lists
-//     them, and
-//     fwd_ws/exact_items.cuh computes it again exactly after this kernel, launched as its
-//     programmatic dependent (launch.cuh), which gained 1-5% over a plain launch after it
-//     (gpu-ab call 67: dense 512 keys 0.941x -> 0.986x of the plain kernel, window 0.947x ->
-//     0.961x).
+//     them, and fwd_ws/exact_items.cuh computes them again exactly after this kernel,
+//     launched as its programmatic dependent (launch.cuh), which gained 1-5% over a plain
+//     launch after it (gpu-ab call 67: dense 512 keys 0.941x -> 0.986x of the plain kernel,
+//     window 0.947x -> 0.961x).
 #pragma once
 
 #include "cuda/fwd/schedule.h"
